@@ -1,0 +1,1 @@
+"""Backend drivers for volworker (installed as ``volworker_drivers``)."""

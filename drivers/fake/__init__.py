@@ -1,0 +1,1 @@
+"""An in-memory driver for tests and benchmarks."""

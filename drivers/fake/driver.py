@@ -1,0 +1,437 @@
+"""The fake driver: the whole contract, in memory, with latency and failures
+to order.
+
+It keeps no data, only the objects a backend would hold (volumes, snapshots,
+exports, unmanaged objects), so manager tests and benchmarks can run the
+worker at full speed or slow it down and make it fail where they choose:
+``fake_latency`` / ``fake_method_latency`` and ``fake_failures`` in the
+backend's section, or :meth:`FakeDriver.inject_failure` from a test.
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from oslo_config import cfg
+
+from volworker import exception
+from volworker.context import RequestContext
+from volworker.driver import Feature, ModelUpdate, VolumeDriver, volumedriver
+from volworker.driver.manageable import paginate
+from volworker.image import ImageService
+from volworker.objects import Snapshot, Volume
+
+from .options import fake_opts
+
+__all__ = ["FakeDriver"]
+
+
+@dataclass
+class _Object:
+    pool: str
+    size: int
+    source: str | None = None  # what a volume or snapshot was made from
+
+
+class _TransientSetupError(exception.VolumeBackendAPIException):
+    """do_setup failing the way an unreachable backend would."""
+
+
+@volumedriver
+class FakeDriver(VolumeDriver):
+    """A backend that lives in memory."""
+
+    VERSION = "1.0.0"
+    VENDOR_NAME = "volworker"
+    STORAGE_PROTOCOL = "fake"
+    features = frozenset(
+        {
+            Feature.REVERT_TO_SNAPSHOT,
+            Feature.MANAGE_VOLUMES,
+            Feature.MANAGE_SNAPSHOTS,
+        }
+    )
+
+    def __init__(self, configuration: Any) -> None:
+        super().__init__(configuration)
+        self._lock = threading.Lock()
+        self.volumes: dict[str, _Object] = {}
+        self.snapshots: dict[str, _Object] = {}
+        self.exports: dict[str, dict[str, dict[str, Any]]] = {}
+        self.unmanaged: dict[str, _Object] = {}
+        self.unmanaged_snapshots: dict[str, _Object] = {}
+        self._injected: dict[str, list[Exception]] = {}
+        self._setup_failures_left = int(configuration.fake_setup_transient_failures)
+        self.calls: list[str] = []
+
+    @classmethod
+    def get_driver_options(cls) -> Sequence[cfg.Opt]:
+        return fake_opts
+
+    # -- behaviour to order -------------------------------------------------
+
+    def inject_failure(self, method: str, error: Exception, times: int = 1) -> None:
+        """Make the next ``times`` calls of ``method`` raise ``error``."""
+        self._injected.setdefault(method, []).extend([error] * times)
+
+    def _enter(self, method: str) -> None:
+        self.calls.append(method)
+        latency = self.configuration.fake_method_latency.get(
+            method, self.configuration.fake_latency
+        )
+        if float(latency) > 0:
+            time.sleep(float(latency))
+        pending = self._injected.get(method)
+        if pending:
+            raise pending.pop(0)
+        error_name = self.configuration.fake_failures.get(method)
+        if error_name:
+            error_cls = getattr(
+                exception, error_name, exception.VolumeBackendAPIException
+            )
+            raise error_cls(f"fake driver: {method} fails as configured ({error_name})")
+
+    def _pool(self, volume: Volume) -> str:
+        pools = list(self.configuration.fake_pools)
+        pool = volume.pool or pools[0]
+        if pool not in pools:
+            raise exception.InvalidInput(
+                reason=f"pool {pool!r} is not a pool of backend "
+                f"{self.configuration.backend_name}"
+            )
+        return pool
+
+    def _volume(self, volume: Volume) -> _Object:
+        try:
+            return self.volumes[volume.name]
+        except KeyError:
+            raise exception.VolumeNotFound(volume_id=volume.id) from None
+
+    def _snapshot(self, snapshot: Snapshot) -> _Object:
+        try:
+            return self.snapshots[snapshot.name]
+        except KeyError:
+            raise exception.SnapshotNotFound(snapshot_id=snapshot.id) from None
+
+    # -- setup and stats ----------------------------------------------------
+
+    def do_setup(self, context: RequestContext) -> None:
+        self._enter("do_setup")
+        if self._setup_failures_left > 0:
+            self._setup_failures_left -= 1
+            raise _TransientSetupError(data="fake backend is not reachable yet")
+
+    def check_for_setup_error(self) -> None:
+        self._enter("check_for_setup_error")
+        if not self.configuration.fake_pools:
+            raise exception.VolumeBackendAPIException(data="fake_pools is empty")
+
+    def get_volume_stats(self, refresh: bool = False) -> dict[str, Any]:
+        self._enter("get_volume_stats")
+        with self._lock:
+            objects = list(self.volumes.values())
+        capacity = self.configuration.fake_pool_capacity_gb
+        pools = []
+        for name in self.configuration.fake_pools:
+            sizes = [o.size for o in objects if o.pool == name]
+            pools.append(
+                {
+                    "pool_name": name,
+                    "total_capacity_gb": capacity,
+                    "free_capacity_gb": max(capacity - sum(sizes), 0),
+                    "provisioned_capacity_gb": sum(sizes),
+                    "total_volumes": len(sizes),
+                    "reserved_percentage": self.configuration.reserved_percentage,
+                    "max_over_subscription_ratio": (
+                        self.configuration.max_over_subscription_ratio
+                    ),
+                    "thin_provisioning_support": True,
+                    "thick_provisioning_support": False,
+                    "QoS_support": False,
+                    "multiattach": False,
+                    "online_extend_support": True,
+                }
+            )
+        return {
+            "volume_backend_name": self.configuration.backend_name,
+            "vendor_name": self.VENDOR_NAME,
+            "driver_version": self.VERSION,
+            "storage_protocol": self.STORAGE_PROTOCOL,
+            "total_capacity_gb": capacity * len(pools),
+            "free_capacity_gb": sum(p["free_capacity_gb"] for p in pools),
+            "pools": pools,
+        }
+
+    # -- volumes ------------------------------------------------------------
+
+    def create_volume(self, volume: Volume) -> ModelUpdate:
+        self._enter("create_volume")
+        with self._lock:
+            self.volumes[volume.name] = _Object(self._pool(volume), volume.size)
+        return {"provider_location": f"fake://{volume.name}"}
+
+    def delete_volume(self, volume: Volume) -> None:
+        self._enter("delete_volume")
+        with self._lock:
+            if self.exports.get(volume.id):
+                raise exception.VolumeIsBusy(volume_id=volume.id, reason="exported")
+            if any(s.source == volume.name for s in self.snapshots.values()):
+                raise exception.VolumeIsBusy(
+                    volume_id=volume.id, reason="it has snapshots"
+                )
+            self.volumes.pop(volume.name, None)
+
+    def create_volume_from_snapshot(
+        self, volume: Volume, snapshot: Snapshot
+    ) -> ModelUpdate:
+        self._enter("create_volume_from_snapshot")
+        with self._lock:
+            snap = self._snapshot(snapshot)
+            size = max(volume.size, snap.size)
+            self.volumes[volume.name] = _Object(self._pool(volume), size, snapshot.name)
+        return {"provider_location": f"fake://{volume.name}"}
+
+    def create_cloned_volume(self, volume: Volume, src_vref: Volume) -> ModelUpdate:
+        self._enter("create_cloned_volume")
+        with self._lock:
+            src = self._volume(src_vref)
+            size = max(volume.size, src.size)
+            self.volumes[volume.name] = _Object(self._pool(volume), size, src_vref.name)
+        return {"provider_location": f"fake://{volume.name}"}
+
+    def extend_volume(self, volume: Volume, new_size: int) -> None:
+        self._enter("extend_volume")
+        with self._lock:
+            obj = self._volume(volume)
+            if new_size < obj.size:
+                raise exception.InvalidInput(
+                    reason=f"new size {new_size} is below the current {obj.size}"
+                )
+            obj.size = new_size
+
+    # -- snapshots ----------------------------------------------------------
+
+    def create_snapshot(self, snapshot: Snapshot) -> ModelUpdate:
+        self._enter("create_snapshot")
+        with self._lock:
+            src = self._volume(snapshot.volume)
+            self.snapshots[snapshot.name] = _Object(
+                src.pool, src.size, snapshot.volume.name
+            )
+        return {"provider_location": f"fake://{snapshot.name}"}
+
+    def delete_snapshot(self, snapshot: Snapshot) -> None:
+        self._enter("delete_snapshot")
+        with self._lock:
+            self.snapshots.pop(snapshot.name, None)
+
+    def revert_to_snapshot(
+        self, context: RequestContext, volume: Volume, snapshot: Snapshot
+    ) -> None:
+        self._enter("revert_to_snapshot")
+        with self._lock:
+            self._volume(volume)
+            self._snapshot(snapshot)
+
+    # -- exports ------------------------------------------------------------
+
+    def create_export(
+        self, context: RequestContext, volume: Volume, connector: dict[str, Any]
+    ) -> ModelUpdate:
+        self._enter("create_export")
+        self._volume(volume)
+        return None
+
+    def ensure_export(self, context: RequestContext, volume: Volume) -> ModelUpdate:
+        self._enter("ensure_export")
+        with self._lock:
+            self._volume(volume)
+            restored = self.exports.setdefault(volume.id, {})
+            for attachment in volume.attachments:
+                if attachment.connection_info:
+                    host = str(attachment.connector.get("host"))
+                    restored[host] = attachment.connection_info
+        return None
+
+    def remove_export(self, context: RequestContext, volume: Volume) -> None:
+        self._enter("remove_export")
+
+    def initialize_connection(
+        self, volume: Volume, connector: dict[str, Any]
+    ) -> dict[str, Any]:
+        self._enter("initialize_connection")
+        with self._lock:
+            self._volume(volume)
+            exports = self.exports.setdefault(volume.id, {})
+            host = str(connector.get("host"))
+            if host not in exports:
+                exports[host] = {
+                    "driver_volume_type": "fake",
+                    "data": {"volume_id": volume.id, "target": secrets.token_hex(8)},
+                }
+            return exports[host]
+
+    def terminate_connection(
+        self, volume: Volume, connector: dict[str, Any] | None, **kwargs: Any
+    ) -> None:
+        self._enter("terminate_connection")
+        with self._lock:
+            exports = self.exports.get(volume.id, {})
+            if connector is None:
+                exports.clear()
+            else:
+                exports.pop(str(connector.get("host")), None)
+            if not exports:
+                self.exports.pop(volume.id, None)
+
+    # -- images -------------------------------------------------------------
+
+    def copy_image_to_volume(
+        self,
+        context: RequestContext,
+        volume: Volume,
+        image_service: ImageService,
+        image_id: str,
+        disable_sparse: bool = False,
+    ) -> ModelUpdate:
+        self._enter("copy_image_to_volume")
+        meta = image_service.show(context, image_id)
+        virtual = int(meta.get("virtual_size") or meta.get("size") or 0)
+        if virtual > volume.size * 1024**3:
+            raise exception.InvalidInput(
+                reason=f"image {image_id} needs {virtual} bytes; volume "
+                f"{volume.id} has {volume.size} GiB"
+            )
+        with self._lock:
+            self._volume(volume).source = f"image:{image_id}"
+        return None
+
+    def copy_volume_to_image(
+        self,
+        context: RequestContext,
+        volume: Volume,
+        image_service: ImageService,
+        image_meta: dict[str, Any],
+    ) -> ModelUpdate:
+        self._enter("copy_volume_to_image")
+        self._volume(volume)
+        return None
+
+    # -- manage / unmanage --------------------------------------------------
+
+    def plant(self, name: str, size: int, pool: str | None = None) -> None:
+        """Put an object on the backend that the worker does not manage."""
+        self.unmanaged[name] = _Object(pool or self.configuration.fake_pools[0], size)
+
+    def _unmanaged_ref(
+        self, store: dict[str, _Object], ref: dict[str, Any]
+    ) -> tuple[str, _Object]:
+        name = ref.get("source-name")
+        if not isinstance(name, str) or name not in store:
+            raise exception.ManageExistingInvalidReference(
+                existing_ref=ref, reason="no unmanaged object has that source-name"
+            )
+        return name, store[name]
+
+    def manage_existing(
+        self, volume: Volume, existing_ref: dict[str, Any]
+    ) -> ModelUpdate:
+        self._enter("manage_existing")
+        with self._lock:
+            name, obj = self._unmanaged_ref(self.unmanaged, existing_ref)
+            del self.unmanaged[name]
+            self.volumes[volume.name] = obj
+        return {"provider_location": f"fake://{volume.name}"}
+
+    def manage_existing_get_size(
+        self, volume: Volume, existing_ref: dict[str, Any]
+    ) -> int:
+        self._enter("manage_existing_get_size")
+        return math.ceil(self._unmanaged_ref(self.unmanaged, existing_ref)[1].size)
+
+    def unmanage(self, volume: Volume) -> None:
+        self._enter("unmanage")
+        with self._lock:
+            self.unmanaged[volume.name] = self.volumes.pop(volume.name)
+
+    def get_manageable_volumes(
+        self,
+        cinder_volumes: Sequence[Volume],
+        marker: str | None,
+        limit: int | None,
+        offset: int,
+        sort_keys: Sequence[str],
+        sort_dirs: Sequence[str],
+    ) -> list[dict[str, Any]]:
+        self._enter("get_manageable_volumes")
+        managed = {v.name: v.id for v in cinder_volumes}
+        with self._lock:
+            found = {**self.unmanaged, **self.volumes}
+        entries = [
+            {
+                "reference": {"source-name": name},
+                "size": obj.size,
+                "safe_to_manage": name not in managed,
+                "reason_not_safe": "already managed" if name in managed else None,
+                "cinder_id": managed.get(name),
+                "extra_info": f"pool {obj.pool}",
+            }
+            for name, obj in found.items()
+        ]
+        return paginate(entries, marker, limit, offset, sort_keys, sort_dirs)
+
+    def manage_existing_snapshot(
+        self, snapshot: Snapshot, existing_ref: dict[str, Any]
+    ) -> ModelUpdate:
+        self._enter("manage_existing_snapshot")
+        with self._lock:
+            self._volume(snapshot.volume)
+            name, obj = self._unmanaged_ref(self.unmanaged_snapshots, existing_ref)
+            del self.unmanaged_snapshots[name]
+            obj.source = snapshot.volume.name
+            self.snapshots[snapshot.name] = obj
+        return {"provider_location": f"fake://{snapshot.name}"}
+
+    def manage_existing_snapshot_get_size(
+        self, snapshot: Snapshot, existing_ref: dict[str, Any]
+    ) -> int:
+        self._enter("manage_existing_snapshot_get_size")
+        return self._unmanaged_ref(self.unmanaged_snapshots, existing_ref)[1].size
+
+    def unmanage_snapshot(self, snapshot: Snapshot) -> None:
+        self._enter("unmanage_snapshot")
+        with self._lock:
+            self.unmanaged_snapshots[snapshot.name] = self.snapshots.pop(snapshot.name)
+
+    def get_manageable_snapshots(
+        self,
+        cinder_snapshots: Sequence[Snapshot],
+        marker: str | None,
+        limit: int | None,
+        offset: int,
+        sort_keys: Sequence[str],
+        sort_dirs: Sequence[str],
+    ) -> list[dict[str, Any]]:
+        self._enter("get_manageable_snapshots")
+        managed = {s.name: s.id for s in cinder_snapshots}
+        with self._lock:
+            found = {**self.unmanaged_snapshots, **self.snapshots}
+        entries = [
+            {
+                "reference": {"source-name": name},
+                "size": obj.size,
+                "safe_to_manage": name not in managed,
+                "reason_not_safe": "already managed" if name in managed else None,
+                "cinder_id": managed.get(name),
+                "extra_info": f"pool {obj.pool}",
+                "source_reference": {"source-name": obj.source},
+            }
+            for name, obj in found.items()
+        ]
+        return paginate(entries, marker, limit, offset, sort_keys, sort_dirs)

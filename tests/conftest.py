@@ -1,0 +1,37 @@
+"""Shared fixtures: configuration objects and the real services tests use."""
+
+from __future__ import annotations
+
+import os
+import socket
+
+import pytest
+
+IN_CI = os.environ.get("CI") == "true"
+
+
+def service_up(port: int, host: str = "127.0.0.1") -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def require_service(name: str, port: int) -> None:
+    """Skip on a laptop without the service; fail under CI=true."""
+    if service_up(port):
+        return
+    message = f"{name} is not reachable on 127.0.0.1:{port}"
+    if IN_CI:
+        pytest.fail(message + " (CI=true needs it)")
+    pytest.skip(message)
+
+
+def require_root(what: str) -> None:
+    """Skip without root on a laptop; fail under CI=true (CI runs as root)."""
+    if os.geteuid() == 0:
+        return
+    if IN_CI:
+        pytest.fail(f"{what} needs root and CI=true runs as root")
+    pytest.skip(f"{what} needs root")

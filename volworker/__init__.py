@@ -1,0 +1,1 @@
+"""volworker: a standalone, message-driven block-storage volume worker."""

@@ -1,0 +1,30 @@
+"""The request context handed to drivers and carried through log lines."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+
+__all__ = ["RequestContext"]
+
+
+def _new_request_id() -> str:
+    return "req-" + str(uuid.uuid4())
+
+
+@dataclass(frozen=True)
+class RequestContext:
+    """Who asked for an operation, and under which request id.
+
+    volworker has no users or projects of its own; the context exists so that
+    every driver call and log line can be tied to the request that caused it.
+    """
+
+    request_id: str = field(default_factory=_new_request_id)
+    global_request_id: str | None = None
+    is_admin: bool = True
+
+    @classmethod
+    def admin(cls) -> RequestContext:
+        """A context for work the worker starts itself (setup, recovery)."""
+        return cls()

@@ -1,0 +1,102 @@
+"""The error classes of volworker.
+
+Every error the worker raises on purpose derives from :class:`VolworkerError`.
+The class *names* of the contract errors (``InvalidInput``, ``VolumeNotFound``,
+...) are part of wire contract 1.0: a caller receives them by name through
+oslo.messaging, so they must not be renamed.
+
+Each error carries its structured fields in ``kwargs``; oslo.messaging sends
+``args`` and ``kwargs`` over the wire and rebuilds the exception on the caller's
+side as ``cls(*args, **kwargs)``, which every class here accepts.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "ImageNotFound",
+    "InvalidInput",
+    "InvalidVolume",
+    "ManageExistingInvalidReference",
+    "ManageExistingVolumeTypeMismatch",
+    "NotSupported",
+    "SnapshotNotFound",
+    "VolumeBackendAPIException",
+    "VolumeIsBusy",
+    "VolumeNotFound",
+    "VolumeSizeExceedsAvailableQuota",
+    "VolworkerError",
+]
+
+
+class VolworkerError(Exception):
+    """Root of every volworker error.
+
+    Subclasses set ``msg_fmt``; the fields given as keyword arguments fill it
+    and stay available as ``self.kwargs`` (and travel with the error over RPC).
+    """
+
+    msg_fmt = "An unknown error occurred."
+
+    def __init__(self, message: str | None = None, **kwargs: Any) -> None:
+        self.kwargs = kwargs
+        if message is None:
+            try:
+                message = self.msg_fmt % kwargs
+            except (KeyError, TypeError, ValueError):
+                # NOTE: a missing field must not hide the error itself.
+                message = f"{self.msg_fmt} ({kwargs!r})"
+        self.msg = message
+        super().__init__(message)
+
+
+class InvalidInput(VolworkerError):
+    """Malformed or unsafe arguments."""
+
+    msg_fmt = "Invalid input received: %(reason)s"
+
+
+class VolumeNotFound(VolworkerError):
+    msg_fmt = "Volume %(volume_id)s could not be found."
+
+
+class SnapshotNotFound(VolworkerError):
+    msg_fmt = "Snapshot %(snapshot_id)s could not be found."
+
+
+class VolumeIsBusy(VolworkerError):
+    msg_fmt = "Volume %(volume_id)s is busy: %(reason)s"
+
+
+class InvalidVolume(VolworkerError):
+    """The volume or snapshot is in the wrong status for the operation."""
+
+    msg_fmt = "Invalid volume: %(reason)s"
+
+
+class VolumeSizeExceedsAvailableQuota(VolworkerError):
+    msg_fmt = (
+        "Requested volume size %(requested)sG exceeds what the backend can "
+        "hold: %(reason)s"
+    )
+
+
+class VolumeBackendAPIException(VolworkerError):
+    msg_fmt = "Bad or unexpected response from the storage backend: %(data)s"
+
+
+class NotSupported(VolworkerError):
+    msg_fmt = "Operation not supported: %(operation)s"
+
+
+class ManageExistingInvalidReference(InvalidInput):
+    msg_fmt = "Manage existing failed for reference %(existing_ref)s: %(reason)s"
+
+
+class ManageExistingVolumeTypeMismatch(InvalidInput):
+    msg_fmt = "Manage existing failed, volume type mismatch: %(reason)s"
+
+
+class ImageNotFound(InvalidInput):
+    msg_fmt = "Image %(image_id)s could not be found."

@@ -1,0 +1,105 @@
+"""Volume, snapshot and attachment objects as drivers see them.
+
+Drivers read these by attribute (``volume.id``, ``volume.name``,
+``volume.pool``...), never as raw dicts. The worker builds them from its state
+store; they carry no behaviour beyond a few derived names.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "Attachment",
+    "Snapshot",
+    "Volume",
+    "VolumeType",
+    "split_host",
+]
+
+VOLUME_NAME_TEMPLATE = "volume-%s"
+SNAPSHOT_NAME_TEMPLATE = "snapshot-%s"
+
+
+def split_host(host: str) -> tuple[str, str | None]:
+    """Split ``"<host>@<backend>#<pool>"`` into the service and the pool."""
+    service, sep, pool = host.partition("#")
+    return service, (pool if sep else None)
+
+
+@dataclass(frozen=True)
+class VolumeType:
+    name: str
+    extra_specs: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Attachment:
+    """One export of a volume to one connector."""
+
+    id: str
+    volume_id: str
+    connector: dict[str, Any]
+    connection_info: dict[str, Any] | None = None
+
+
+@dataclass
+class Volume:
+    id: str
+    size: int
+    host: str
+    display_name: str | None = None
+    status: str = "creating"
+    volume_type: VolumeType | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    snapshot_id: str | None = None
+    source_volid: str | None = None
+    image_id: str | None = None
+    provider_location: str | None = None
+    provider_auth: str | None = None
+    attachments: list[Attachment] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        """The backend name of the volume: ``volume-<id>``."""
+        return VOLUME_NAME_TEMPLATE % self.id
+
+    @property
+    def pool(self) -> str | None:
+        """The pool named in ``host`` after ``#``, or None for the default."""
+        return split_host(self.host)[1]
+
+    @property
+    def service_host(self) -> str:
+        """``host`` without its pool: ``"<host>@<backend>"``."""
+        return split_host(self.host)[0]
+
+    def replace(self, **changes: Any) -> Volume:
+        return dataclasses.replace(self, **changes)
+
+
+@dataclass
+class Snapshot:
+    id: str
+    volume_id: str
+    volume: Volume
+    display_name: str | None = None
+    status: str = "creating"
+    metadata: dict[str, Any] = field(default_factory=dict)
+    provider_location: str | None = None
+    #: Size in GiB of the volume when the snapshot was taken.
+    volume_size: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.volume_size:
+            self.volume_size = self.volume.size
+
+    @property
+    def name(self) -> str:
+        """The backend name of the snapshot: ``snapshot-<id>``."""
+        return SNAPSHOT_NAME_TEMPLATE % self.id
+
+    def replace(self, **changes: Any) -> Snapshot:
+        return dataclasses.replace(self, **changes)
