@@ -40,7 +40,9 @@ class DriverHarness(abc.ABC):
         """A driver whose do_setup and check_for_setup_error have run."""
 
     @abc.abstractmethod
-    def plant_volume(self, driver: VolumeDriver, name: str, size_gb: int) -> dict[str, Any]:
+    def plant_volume(
+        self, driver: VolumeDriver, name: str, size_gb: int
+    ) -> dict[str, Any]:
         """Put an unmanaged volume on the backend; return its reference."""
 
     @abc.abstractmethod
@@ -53,6 +55,10 @@ class DriverHarness(abc.ABC):
     @abc.abstractmethod
     def backend_objects(self, driver: VolumeDriver) -> set[str]:
         """Names of every volume and snapshot the backend holds."""
+
+    def restart(self, driver: VolumeDriver, tmp_path: pathlib.Path) -> VolumeDriver:
+        """A new driver on the same backend, as after a worker restart."""
+        return self.build(tmp_path)
 
     def setup(self, driver: VolumeDriver) -> VolumeDriver:
         driver.do_setup(RequestContext.admin())

@@ -14,10 +14,27 @@ class FakeHarness(DriverHarness):
     name = "fake"
 
     def build(self, tmp_path: pathlib.Path) -> VolumeDriver:
-        config = make_config(tmp_path, "fake1", FakeDriver, fake_pools=["alpha", "beta"])
+        config = make_config(
+            tmp_path, "fake1", FakeDriver, fake_pools=["alpha", "beta"]
+        )
         return self.setup(FakeDriver(config))
 
-    def plant_volume(self, driver: VolumeDriver, name: str, size_gb: int) -> dict[str, Any]:
+    def restart(self, driver: VolumeDriver, tmp_path: pathlib.Path) -> VolumeDriver:
+        # NOTE: the fake backend's storage is the old instance's memory; the
+        # new instance keeps the objects but, like a new process, no exports.
+        assert isinstance(driver, FakeDriver)
+        new = self.build(tmp_path)
+        assert isinstance(new, FakeDriver)
+        new.volumes, new.snapshots = driver.volumes, driver.snapshots
+        new.unmanaged, new.unmanaged_snapshots = (
+            driver.unmanaged,
+            driver.unmanaged_snapshots,
+        )
+        return new
+
+    def plant_volume(
+        self, driver: VolumeDriver, name: str, size_gb: int
+    ) -> dict[str, Any]:
         assert isinstance(driver, FakeDriver)
         driver.plant(name, size_gb)
         return {"source-name": name}

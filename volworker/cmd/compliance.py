@@ -15,14 +15,19 @@ from typing import Any
 
 from stevedore import extension
 
-from volworker.driver import compliance, loader, registered_drivers
+from volworker.driver import VolumeDriver, compliance, loader, registered_drivers
 
 __all__ = ["main"]
 
 
-def _load_all(extra: Sequence[str]) -> list[str]:
-    """Import every driver so that its @volumedriver registration runs."""
+def _load_all(extra: Sequence[str]) -> tuple[dict[str, type[VolumeDriver]], list[str]]:
+    """Import every driver so that its @volumedriver registration runs.
+
+    Returns the drivers to check (the registered ones and those named in
+    ``extra``) and the errors met while loading.
+    """
     errors: list[str] = []
+    drivers: dict[str, type[VolumeDriver]] = {}
 
     def on_failure(_manager: Any, entrypoint: Any, exc: BaseException) -> None:
         errors.append(f"cannot load driver entry point {entrypoint}: {exc}")
@@ -34,10 +39,11 @@ def _load_all(extra: Sequence[str]) -> list[str]:
     )
     for path in extra:
         try:
-            loader.resolve_driver_class(path)
+            drivers[path] = loader.resolve_driver_class(path)
         except Exception as exc:
             errors.append(str(exc))
-    return errors
+    drivers.update(registered_drivers())
+    return drivers, errors
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -46,15 +52,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         description="Check registered volume drivers against the driver contract.",
     )
     parser.add_argument(
-        "drivers", nargs="*", help="extra driver classes to load (module:Class)"
+        "drivers",
+        nargs="*",
+        help="more driver classes to check, registered or not (module:Class)",
     )
     parser.add_argument("--format", choices=("text", "json"), default="text")
     args = parser.parse_args(argv)
 
-    errors = _load_all(args.drivers)
+    drivers, errors = _load_all(args.drivers)
     reports = [
-        compliance.check_driver(name, cls)
-        for name, cls in sorted(registered_drivers().items())
+        compliance.check_driver(name, cls) for name, cls in sorted(drivers.items())
     ]
     if args.format == "json":
         json.dump(

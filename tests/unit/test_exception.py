@@ -1,0 +1,51 @@
+"""Errors keep their class name and fields across the wire."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+from oslo_messaging._drivers import common as rpc_common
+
+from volworker import exception
+
+
+def _round_trip(error: Exception) -> Exception:
+    try:
+        raise error
+    except Exception:
+        data = rpc_common.serialize_remote_exception(sys.exc_info())
+    return rpc_common.deserialize_remote_exception(data, ["volworker.exception"])
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        exception.InvalidInput(reason="size must be >= 1"),
+        exception.VolumeNotFound(volume_id="v1"),
+        exception.SnapshotNotFound(snapshot_id="s1"),
+        exception.VolumeIsBusy(volume_id="v1", reason="it has snapshots"),
+        exception.InvalidVolume(reason="status is creating"),
+        exception.VolumeSizeExceedsAvailableQuota(requested=5, reason="pool full"),
+        exception.VolumeBackendAPIException(data="disk on fire"),
+        exception.NotSupported(operation="revert_to_snapshot"),
+    ],
+)
+def test_contract_errors_survive_rpc(error: exception.VolworkerError) -> None:
+    received = _round_trip(error)
+    assert isinstance(received, type(error))
+    assert type(received).__name__ == type(error).__name__ + "_Remote"
+    assert received.kwargs == error.kwargs
+    assert str(error) in str(received)
+
+
+def test_message_is_formatted_from_fields() -> None:
+    assert str(exception.VolumeNotFound(volume_id="abc")) == (
+        "Volume abc could not be found."
+    )
+
+
+def test_missing_field_does_not_hide_the_error() -> None:
+    error = exception.VolumeIsBusy(volume_id="abc")
+    assert "Volume %(volume_id)s is busy" in str(error)
+    assert "abc" in str(error)
