@@ -1,0 +1,77 @@
+"""Engines for the state database: SQLite on one host, PostgreSQL for a cluster."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import URL, Engine
+
+__all__ = ["create_engine", "safe_url", "sqlite_path"]
+
+LOG = logging.getLogger(__name__)
+
+#: How long an SQLite connection waits for another process's write lock.
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+SQLITE_SYNCHRONOUS = ("FULL", "NORMAL")
+
+
+def safe_url(url: str | URL) -> str:
+    """``url`` fit for a log line: the password masked."""
+    return sa.make_url(url).render_as_string(hide_password=True)
+
+
+def sqlite_path(url: URL) -> str | None:
+    """The file of an SQLite URL, or None for another database or memory."""
+    if url.get_backend_name() != "sqlite":
+        return None
+    database = url.database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return database
+
+
+def create_engine(url: str | URL, *, sqlite_synchronous: str = "FULL") -> Engine:
+    """An engine for ``url``; an SQLite file's directory is created first."""
+    url = sa.make_url(url)
+    if url.get_backend_name() == "sqlite":
+        return _sqlite_engine(url, sqlite_synchronous)
+    # NOTE: pre_ping replaces a connection the server dropped while it sat in
+    # the pool, so a batch after an outage reconnects instead of failing.
+    return sa.create_engine(url, pool_pre_ping=True)
+
+
+def _sqlite_engine(url: URL, synchronous: str) -> Engine:
+    if synchronous not in SQLITE_SYNCHRONOUS:
+        raise ValueError(f"sqlite_synchronous must be one of {SQLITE_SYNCHRONOUS}")
+    path = sqlite_path(url)
+    if path is not None:
+        parent = os.path.dirname(os.path.abspath(path))
+        os.makedirs(parent, exist_ok=True)
+    engine = sa.create_engine(url)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # NOTE: the sqlite3 module's own transaction handling ignores
+        # SAVEPOINT and DDL; switch it off and send BEGIN ourselves (below).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+            if path is not None:
+                cursor.execute("PRAGMA journal_mode = WAL")
+            cursor.execute(f"PRAGMA synchronous = {synchronous}")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: sa.Connection) -> None:
+        # NOTE: IMMEDIATE takes the write lock at once: a transaction that
+        # read first and writes later can no longer fail with SQLITE_BUSY
+        # when another process holds the lock; it waits busy_timeout instead.
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine

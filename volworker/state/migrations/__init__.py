@@ -1,0 +1,85 @@
+"""Schema migrations of the state database (alembic).
+
+:func:`upgrade` brings a database to :data:`HEAD_REVISION`. The usual start
+finds the database at head already: one query answers that, and alembic's
+command machinery is not even imported.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+
+__all__ = [
+    "HEAD_REVISION",
+    "SCRIPT_LOCATION",
+    "alembic_config",
+    "current_revision",
+    "upgrade",
+]
+
+LOG = logging.getLogger(__name__)
+
+#: The newest revision in ``versions/``; a test keeps the two in step.
+HEAD_REVISION = "0001"
+SCRIPT_LOCATION = os.path.dirname(os.path.abspath(__file__))
+
+# NOTE: any fixed number; members of a cluster serialise their upgrades on it.
+_PG_LOCK_KEY = 0x766F6C776B72  # "volwkr"
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    """An alembic configuration for the scripts here, without an ini file."""
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", SCRIPT_LOCATION)
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The database's revision, or None when it has no schema yet."""
+    with engine.connect() as conn:
+        try:
+            return conn.execute(
+                sa.text("SELECT version_num FROM alembic_version")
+            ).scalar()
+        except (sa.exc.OperationalError, sa.exc.ProgrammingError) as exc:
+            if exc.connection_invalidated:
+                raise
+            return None
+
+
+def upgrade(engine: Engine) -> None:
+    """Bring the database to :data:`HEAD_REVISION`."""
+    current = current_revision(engine)
+    if current == HEAD_REVISION:
+        return
+    start = time.monotonic()
+    from alembic import command
+
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            # NOTE: members starting together must not both create tables;
+            # the lock lasts until this transaction ends.
+            conn.execute(
+                sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY}
+            )
+        # NOTE: on SQLite, BEGIN IMMEDIATE already made this exclusive.
+        command.upgrade(alembic_config(conn), "head")
+    LOG.info(
+        "State database upgraded from %s to %s in %.3fs",
+        current or "nothing",
+        HEAD_REVISION,
+        time.monotonic() - start,
+    )
