@@ -1,0 +1,223 @@
+"""qemu-nbd servers: start one for an export, find it again, stop it.
+
+Each export is one ``qemu-nbd --fork --persistent`` process serving one
+volume on one TCP port under an unguessable export name. Its pid file lives
+in the backend's state directory; a pid from that file is only signalled
+after ``/proc/<pid>/cmdline`` shows it is the qemu-nbd started with that very
+pid file and export name (pids get reused).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import random
+import signal
+import socket
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from volworker import exception
+
+from .tools import QEMU_NBD, fd_path, run
+
+__all__ = [
+    "Export",
+    "PortInUse",
+    "candidate_ports",
+    "parse_port_range",
+    "running_pid",
+    "serves",
+    "start",
+    "stop",
+]
+
+LOG = logging.getLogger(__name__)
+
+START_TIMEOUT = 30
+STOP_TIMEOUT = 10.0
+
+
+@dataclass(frozen=True)
+class Export:
+    """One volume exported to one connector."""
+
+    volume_id: str
+    connector_host: str
+    host: str
+    port: int
+    export_name: str
+
+    def connection_info(self) -> dict[str, Any]:
+        return {
+            "driver_volume_type": "nbd",
+            "data": {
+                "host": self.host,
+                "port": self.port,
+                "export_name": self.export_name,
+            },
+        }
+
+
+class PortInUse(Exception):
+    """qemu-nbd could not bind its port: another process holds it."""
+
+
+def parse_port_range(text: str) -> tuple[int, int] | None:
+    """``"FIRST-LAST"`` as two ints; None for an empty setting."""
+    if not text.strip():
+        return None
+    first, sep, last = text.strip().partition("-")
+    try:
+        low, high = int(first), int(last if sep else first)
+    except ValueError:
+        low, high = 0, -1
+    if not 1 <= low <= high <= 65535:
+        raise exception.InvalidInput(
+            reason=f"nbd_port_range {text!r} is not FIRST-LAST with "
+            "1 <= FIRST <= LAST <= 65535"
+        )
+    return low, high
+
+
+def _bindable(host: str, port: int) -> bool:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        # NOTE: qemu-nbd sets SO_REUSEADDR too, so a port in TIME_WAIT is free.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
+def _os_port(host: str) -> int:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def candidate_ports(
+    host: str, port_range: tuple[int, int] | None, reserved: set[int]
+) -> Iterator[int]:
+    """Ports that look free now, best first; a race for one is still
+    possible, so the caller moves on to the next on PortInUse."""
+    if port_range is None:
+        while True:
+            port = _os_port(host)
+            if port not in reserved:
+                yield port
+    ports = [p for p in range(port_range[0], port_range[1] + 1) if p not in reserved]
+    # NOTE: a random order keeps concurrent exports from racing for one port.
+    random.shuffle(ports)
+    for port in ports:
+        if _bindable(host, port):
+            yield port
+
+
+def start(export: Export, volume_fd: int, pid_file: str) -> None:
+    """Serve the volume open as ``volume_fd``; PortInUse when the port is
+    taken, VolumeBackendAPIException on any other failure."""
+    cmd = [
+        QEMU_NBD,
+        "--fork",
+        f"--pid-file={pid_file}",
+        "--persistent",
+        f"--bind={export.host}",
+        f"--port={export.port}",
+        f"--export-name={export.export_name}",
+        "--format=raw",
+        # NOTE: a client's TRIM punches holes, so the pool stays thin.
+        "--discard=unmap",
+        fd_path(volume_fd),
+    ]
+    done = run(cmd, timeout=START_TIMEOUT, pass_fds=[volume_fd], check=False)
+    if done.returncode == 0:
+        return
+    if "Address already in use" in done.stderr:
+        raise PortInUse(export.port)
+    raise exception.VolumeBackendAPIException(
+        data=f"qemu-nbd for volume {export.volume_id} on {export.host}:"
+        f"{export.port} failed with exit code {done.returncode}: "
+        f"{done.stderr.strip()}"
+    )
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+            fields = f.read().rpartition(")")[2].split()
+    except OSError:
+        return False
+    # NOTE: a stopped server may linger as a zombie when no init reaps it.
+    return bool(fields) and fields[0] not in ("Z", "X")
+
+
+def _cmdline(pid: int) -> list[str]:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            raw = f.read()
+    except OSError:
+        return []
+    return [arg.decode(errors="replace") for arg in raw.split(b"\0") if arg]
+
+
+def running_pid(pid_file: str, export_name: str) -> int | None:
+    """The pid of the live qemu-nbd that ``pid_file`` names and that serves
+    ``export_name``; None when there is none."""
+    try:
+        with open(pid_file, encoding="ascii") as f:
+            pid = int(f.read().strip())
+    except (OSError, ValueError):
+        return None
+    args = _cmdline(pid)
+    ours = (
+        bool(args)
+        and os.path.basename(args[0]) == QEMU_NBD
+        and f"--pid-file={pid_file}" in args
+        and f"--export-name={export_name}" in args
+    )
+    return pid if ours and _alive(pid) else None
+
+
+def serves(pid: int, st: os.stat_result) -> bool:
+    """Whether process ``pid`` has the file ``st`` describes open."""
+    fd_dir = f"/proc/{pid}/fd"
+    try:
+        fds = os.listdir(fd_dir)
+    except OSError:
+        return False
+    for fd in fds:
+        try:
+            other = os.stat(os.path.join(fd_dir, fd))
+        except OSError:
+            continue
+        if (other.st_dev, other.st_ino) == (st.st_dev, st.st_ino):
+            return True
+    return False
+
+
+def _signal(pid: int, signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError):  # it may have ended meanwhile
+        os.kill(pid, signum)
+
+
+def stop(pid_file: str, export_name: str) -> None:
+    """Stop the qemu-nbd of ``pid_file`` if it is still running, and remove
+    the pid file."""
+    pid = running_pid(pid_file, export_name)
+    if pid is not None:
+        _signal(pid, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_TIMEOUT
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        if running_pid(pid_file, export_name) == pid:
+            LOG.warning("qemu-nbd %d ignored SIGTERM; killing it", pid)
+            _signal(pid, signal.SIGKILL)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(pid_file)

@@ -1,0 +1,46 @@
+"""Options of the file driver."""
+
+from __future__ import annotations
+
+from oslo_config import cfg
+
+__all__ = ["file_opts", "list_opts"]
+
+file_opts: list[cfg.Opt] = [
+    cfg.ListOpt(
+        "file_pools",
+        default=["$state_path/volumes"],
+        help="The pools of this backend, each a directory holding volumes as "
+        "sparse raw files. An item is NAME:/absolute/path, or a bare "
+        "absolute path, which makes a pool named after the directory's last "
+        "component. The first pool is the default one. A missing pool "
+        "directory is created when its parent exists. Snapshots and clones "
+        "are reflinks when the filesystem supports them (XFS with "
+        "reflink=1, btrfs) and sparse copies otherwise.",
+    ),
+    cfg.HostAddressOpt(
+        "nbd_host",
+        default="127.0.0.1",
+        help="Address the NBD exports of attached volumes listen on; clients "
+        "connect to it, so it must be reachable from the hosts that attach "
+        "volumes.",
+    ),
+    cfg.StrOpt(
+        "nbd_port_range",
+        default="",
+        help="TCP ports for NBD exports, as FIRST-LAST (e.g. 10809-10999), "
+        "one port per attached volume. Empty lets the operating system pick "
+        "a free port for each export.",
+    ),
+    cfg.IntOpt(
+        "file_convert_timeout",
+        default=3600,
+        min=1,
+        help="Seconds a qemu-img conversion between an image and a volume "
+        "may run before it is stopped and the operation fails.",
+    ),
+]
+
+
+def list_opts() -> list[tuple[str, list[cfg.Opt]]]:
+    return [("backend_defaults", file_opts)]
