@@ -45,13 +45,9 @@ def sqlite_url(tmp_path: Any) -> str:
     return f"sqlite:///{tmp_path}/state/volworker.sqlite"
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite_url", "pg_url"], ids=["sqlite", "postgresql"])
 def db_url(request: pytest.FixtureRequest) -> str:
-    return str(
-        request.getfixturevalue(
-            f"{'pg' if request.param == 'postgresql' else 'sqlite'}_url"
-        )
-    )
+    return str(request.getfixturevalue(request.param))
 
 
 @pytest.fixture
