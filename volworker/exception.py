@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "BackendUnavailable",
     "ImageNotFound",
     "InvalidInput",
     "InvalidVolume",
@@ -84,6 +85,16 @@ class VolumeSizeExceedsAvailableQuota(VolworkerError):
 
 class VolumeBackendAPIException(VolworkerError):
     msg_fmt = "Bad or unexpected response from the storage backend: %(data)s"
+
+
+class BackendUnavailable(VolumeBackendAPIException):
+    """The backend cannot be reached now; trying again later may succeed.
+
+    Raised by drivers (typically from do_setup) for transient conditions;
+    the worker retries setup with backoff on this error only.
+    """
+
+    msg_fmt = "The storage backend is not available: %(data)s"
 
 
 class NotSupported(VolworkerError):

@@ -1,23 +1,35 @@
-"""Every option of volworker, for ``oslo-config-generator``.
+"""Every option of volworker: registration for the worker, and the list for
+``oslo-config-generator``.
 
-Each module declares and registers its own options; this module only gathers
-them (``oslo.config.opts`` entry point ``volworker``).
+Each module declares its own options and a ``register_opts(conf)``; this
+module only gathers them (``oslo.config.opts`` entry point ``volworker``).
 """
 
 from __future__ import annotations
 
 from oslo_config import cfg
 
-from volworker import image
+from volworker import backend, image, locks, service
 from volworker.driver import config as driver_config
 from volworker.state import options as state_options
 
-__all__ = ["list_opts"]
+__all__ = ["list_opts", "register_all"]
 
 
-def list_opts() -> list[tuple[str, list[cfg.Opt]]]:
+def register_all(conf: cfg.ConfigOpts) -> None:
+    """Register every worker option (not the drivers': see driver.loader)."""
+    service.register_opts(conf)
+    backend.register_opts(conf)
+    image.register_opts(conf)
+    locks.register_opts(conf)
+    state_options.register_opts(conf)
+
+
+def list_opts() -> list[tuple[str | None, list[cfg.Opt]]]:
     return [
+        (None, [*service.service_opts, *backend.backend_service_opts]),
         (driver_config.BACKEND_DEFAULTS_GROUP, list(driver_config.backend_opts)),
-        ("image", list(image.image_opts)),
+        ("coordination", list(locks.coordination_opts)),
         (state_options.GROUP, list(state_options.database_opts)),
+        ("image", list(image.image_opts)),
     ]

@@ -39,10 +39,6 @@ class _Object:
     source: str | None = None  # what a volume or snapshot was made from
 
 
-class _TransientSetupError(exception.VolumeBackendAPIException):
-    """do_setup failing the way an unreachable backend would."""
-
-
 @volumedriver
 class FakeDriver(VolumeDriver):
     """A backend that lives in memory."""
@@ -125,7 +121,7 @@ class FakeDriver(VolumeDriver):
         self._enter("do_setup")
         if self._setup_failures_left > 0:
             self._setup_failures_left -= 1
-            raise _TransientSetupError(data="fake backend is not reachable yet")
+            raise exception.BackendUnavailable(data="fake backend is not reachable yet")
 
     def check_for_setup_error(self) -> None:
         self._enter("check_for_setup_error")

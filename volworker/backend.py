@@ -1,0 +1,223 @@
+"""One served backend: its driver, manager and RPC intake, brought up in the
+order that makes "ready" mean ready.
+
+load the driver → ``do_setup`` → ``check_for_setup_error`` (transient
+failures retried with backoff) → learn the pools → recover the journal →
+consume the backend's queues.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+from typing import Any
+
+import oslo_messaging
+import tenacity
+from oslo_config import cfg
+
+from volworker import exception
+from volworker.context import RequestContext
+from volworker.driver import VolumeDriver, loader
+from volworker.image import ImageService
+from volworker.locks import Locks
+from volworker.manager.core import Manager
+from volworker.notify import Notifications
+from volworker.outbox import Outbox
+from volworker.rpc.dispatcher import Dispatcher
+from volworker.rpc.endpoint import Endpoint
+from volworker.rpc.server import RequestServer
+from volworker.rpc.validate import BackendIdentity
+from volworker.state.store import Store
+
+__all__ = ["Backend", "Shared", "backend_service_opts", "register_opts"]
+
+LOG = logging.getLogger(__name__)
+
+backend_service_opts = [
+    cfg.StrOpt(
+        "volume_topic",
+        default="volworker",
+        help="The RPC topic the worker consumes; each backend also consumes "
+        "<topic>.<host>@<backend>.",
+    ),
+    cfg.IntOpt(
+        "max_concurrent_operations",
+        default=32,
+        min=1,
+        help="Operations on different volumes that may run at once, per backend.",
+    ),
+    cfg.IntOpt(
+        "max_volume_size_gb",
+        default=65536,
+        min=1,
+        help="The largest volume size, in GiB, a request may ask for.",
+    ),
+    cfg.IntOpt(
+        "setup_retry_attempts",
+        default=6,
+        min=1,
+        help="How many times driver setup is tried when the backend is "
+        "unavailable (BackendUnavailable) before the backend is given up.",
+    ),
+    cfg.FloatOpt(
+        "setup_retry_max_delay",
+        default=30.0,
+        min=0.0,
+        help="The longest wait, in seconds, between two setup attempts; the "
+        "wait doubles from 1 s up to this.",
+    ),
+    cfg.FloatOpt(
+        "stats_timeout",
+        default=30.0,
+        min=1.0,
+        help="Seconds a driver's get_volume_stats may take before the report "
+        "is given up.",
+    ),
+]
+
+
+def register_opts(conf: cfg.ConfigOpts) -> None:
+    conf.register_opts(backend_service_opts)
+
+
+class Shared:
+    """What the backends of one process share."""
+
+    def __init__(
+        self,
+        conf: cfg.ConfigOpts,
+        *,
+        transport: oslo_messaging.Transport,
+        notification_transport: oslo_messaging.Transport,
+        store: Store,
+        locks: Locks,
+        outbox: Outbox,
+        executor: concurrent.futures.ThreadPoolExecutor,
+        image_service: ImageService,
+    ) -> None:
+        self.conf = conf
+        self.transport = transport
+        self.notification_transport = notification_transport
+        self.store = store
+        self.locks = locks
+        self.outbox = outbox
+        self.executor = executor
+        self.image_service = image_service
+
+
+class Backend:
+    """Brings one backend up and down."""
+
+    def __init__(self, name: str, shared: Shared) -> None:
+        conf = shared.conf
+        self.name = name
+        self.shared = shared
+        self.host = f"{conf.host}@{name}"
+        self.cluster = f"{conf.cluster}@{name}" if conf.cluster else None
+        #: the service that owns this backend's records: the cluster if any
+        self.service = self.cluster or self.host
+        self.driver: VolumeDriver | None = None
+        self.manager: Manager | None = None
+        self.server: RequestServer | None = None
+
+    async def _blocking(self, fn: Any, *args: Any) -> Any:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.shared.executor, fn, *args)
+
+    def _setup_driver(self, driver: VolumeDriver) -> None:
+        driver.do_setup(RequestContext.admin())
+        driver.check_for_setup_error()
+
+    async def _setup(self, driver: VolumeDriver) -> None:
+        conf = self.shared.conf
+        retrying = tenacity.AsyncRetrying(
+            retry=tenacity.retry_if_exception_type(exception.BackendUnavailable),
+            wait=tenacity.wait_exponential(
+                multiplier=1, max=conf.setup_retry_max_delay
+            ),
+            stop=tenacity.stop_after_attempt(conf.setup_retry_attempts),
+            before_sleep=lambda state: LOG.warning(
+                "Backend %s is not available yet (attempt %d): %s",
+                self.name,
+                state.attempt_number,
+                state.outcome.exception() if state.outcome else "",
+            ),
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
+                await self._blocking(self._setup_driver, driver)
+
+    async def _pools(
+        self, driver: VolumeDriver
+    ) -> tuple[dict[str, Any], tuple[str, ...]]:
+        stats = await asyncio.wait_for(
+            self._blocking(driver.get_volume_stats, True),
+            self.shared.conf.stats_timeout,
+        )
+        pools = tuple(p["pool_name"] for p in stats.get("pools") or [])
+        return stats, pools or (str(stats.get("volume_backend_name") or self.name),)
+
+    async def start(self) -> None:
+        """Set the backend up and start consuming; raise if it cannot be."""
+        conf = self.shared.conf
+        driver = loader.load_driver(
+            conf, self.name, host=conf.host, state_path=conf.state_path
+        )
+        self.driver = driver
+        await self._setup(driver)
+        stats, pools = await self._pools(driver)
+        shared = self.shared
+        manager = Manager(
+            service=self.service,
+            owner=self.host,
+            driver=driver,
+            store=shared.store,
+            locks=shared.locks,
+            notifications=Notifications(
+                shared.notification_transport, f"volworker.{self.host}", shared.outbox
+            ),
+            image_service=shared.image_service,
+            executor=shared.executor,
+            max_concurrent=conf.max_concurrent_operations,
+        )
+        manager.stats = stats
+        manager.start()
+        self.manager = manager
+        recovered = await manager.recover()
+        if recovered:
+            LOG.info(
+                "Backend %s: %d journaled operation(s) to finish", self.name, recovered
+            )
+        ident = BackendIdentity(conf.host, self.name, conf.cluster, pools)
+        dispatcher = Dispatcher(
+            Endpoint(ident, conf.max_volume_size_gb),
+            manager.submit,
+            manager.reject,
+            shared.outbox,
+        )
+        servers = [self.host] + ([self.cluster] if self.cluster else [])
+        self.server = RequestServer(
+            shared.transport, conf.volume_topic, servers, dispatcher
+        )
+        await self._blocking(self.server.start)
+        LOG.info(
+            "Backend %s ready: driver %s %s, pools %s",
+            self.name,
+            type(driver).__name__,
+            driver.VERSION,
+            ", ".join(pools),
+        )
+
+    async def stop(self, timeout: float) -> bool:
+        """Stop consuming, finish running work within ``timeout``."""
+        if self.server is not None:
+            await self._blocking(self.server.stop)
+        finished = True
+        if self.manager is not None:
+            finished = await self.manager.stop(timeout)
+        if self.server is not None:
+            await self._blocking(self.server.close)
+        return finished

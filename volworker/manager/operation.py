@@ -1,0 +1,187 @@
+"""One journaled operation while it runs: its steps and what it may use.
+
+A handler (``volumes.py``, ``snapshots.py``, ``connections.py``) receives an
+:class:`Operation` and calls ``begin`` (transitional status, ``.start``
+notification), ``driver`` for each backend step, and ``finish`` (final
+status, ``.end`` notification). If the handler raises, the manager calls
+``fail``: the object gets its error status and an ``.error`` notification
+goes out.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from volworker import exception
+from volworker.manager import journal
+
+if TYPE_CHECKING:
+    from volworker.manager.core import Manager
+    from volworker.manager.request import Request
+
+__all__ = ["REFUSALS", "TRANSITIONAL", "Operation", "Spec"]
+
+LOG = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+#: Errors that mean "not done, nothing touched": the object keeps the
+#: status it had (unless the operation was creating it).
+REFUSALS = (
+    exception.InvalidInput,
+    exception.InvalidVolume,
+    exception.VolumeIsBusy,
+    exception.VolumeNotFound,
+    exception.SnapshotNotFound,
+    exception.NotSupported,
+)
+
+
+#: Statuses that only exist while an operation runs.
+TRANSITIONAL = frozenset({"creating", "deleting", "extending", "reverting"})
+
+
+@dataclass(frozen=True)
+class Spec:
+    """How the manager treats one action."""
+
+    kind: str  # "volume" or "snapshot": what the action acts on
+    event: str  # the notification's action: volume.<event>.start
+    error_status: str | None  # status after a backend failure; None keeps it
+    creates: bool = False  # the action creates the object it names
+    rollback: bool = False  # after a crash, undo instead of redo
+
+
+class Operation:
+    """The running state of one journaled request."""
+
+    def __init__(
+        self, manager: Manager, request: Request, seq: int, spec: Spec
+    ) -> None:
+        self.manager = manager
+        self.request = request
+        self.seq = seq
+        self.spec = spec
+        self.args = request.args
+        self.context = request.context
+        obj = self.args.get(spec.kind) or {}
+        self.resource_id: str = obj.get("id", "")
+        self.record: dict[str, Any] | None = None
+        self.prior_status: str | None = None
+        self.started = time.monotonic()
+
+    @property
+    def request_id(self) -> str:
+        return self.context.request_id
+
+    async def db(self, work: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run ``work(session, *args, **kwargs)`` on the state store."""
+        return await self.manager.store.run(
+            lambda session: work(session, *args, **kwargs)
+        )
+
+    async def driver(self, method: str, *args: Any) -> Any:
+        """Call the driver on the worker pool, translating foreign errors."""
+        return await self.manager.call_driver(self.request_id, method, *args)
+
+    async def load_volume(self, volume_id: str) -> tuple[dict[str, Any], Any]:
+        return await self.db(journal.load_volume, self.manager.service, volume_id)
+
+    async def load_snapshot(self, snapshot_id: str) -> tuple[dict[str, Any], Any]:
+        return await self.db(journal.load_snapshot, self.manager.service, snapshot_id)
+
+    async def begin(self, status: str | None) -> Any:
+        """Mark the operation running; set ``status``; announce ``.start``.
+
+        Returns the driver object (Volume or Snapshot) of what it acts on.
+        """
+        self.prior_status, self.record, obj = await self.db(
+            journal.begin,
+            self.manager.service,
+            self.seq,
+            self.spec.kind,
+            self.resource_id,
+            status,
+        )
+        assert self.record is not None
+        self._notify("start", self.record)
+        return obj
+
+    async def finish(
+        self, *, delete: bool = False, **fields: Any
+    ) -> dict[str, Any] | None:
+        """Close the operation: the object's final fields, then ``.end``."""
+        record = await self.db(
+            journal.finish,
+            self.manager.service,
+            self.seq,
+            self.spec.kind,
+            self.resource_id,
+            fields=fields,
+            delete=delete,
+        )
+        if record is not None:
+            self.record = record
+            self._notify("end", record)
+        LOG.info(
+            "[%s] %s %s done in %.3fs",
+            self.request_id,
+            self.request.action,
+            self.resource_id,
+            time.monotonic() - self.started,
+        )
+        return record
+
+    async def fail(self, error: BaseException) -> None:
+        """Close the operation as failed and leave the object honest."""
+        message = str(error) or type(error).__name__
+        refused = isinstance(error, REFUSALS)
+        if self.spec.creates:
+            status: str | None = "error"
+        elif refused or self.prior_status is None:
+            status = self.prior_status
+        else:
+            status = self.spec.error_status or self.prior_status
+        if status in TRANSITIONAL:
+            # NOTE: a redo after a crash starts from a transitional status;
+            # never leave an object in one.
+            status = self.spec.error_status or "error"
+        fields: dict[str, Any] = {}
+        if status:
+            fields = {"status": status, "error": message}
+            if not status.startswith("error"):
+                fields["error"] = None
+        try:
+            record = await self.db(
+                journal.finish,
+                self.manager.service,
+                self.seq,
+                self.spec.kind,
+                self.resource_id,
+                fields=fields,
+                state="failed",
+                error=message,
+            )
+        except (exception.VolumeNotFound, exception.SnapshotNotFound):
+            record = None
+        payload = dict(record or self.record or {"id": self.resource_id})
+        payload["error"] = message
+        self._notify("error", payload)
+        log = LOG.warning if refused else LOG.error
+        log(
+            "[%s] %s %s failed after %.3fs: %s",
+            self.request_id,
+            self.request.action,
+            self.resource_id,
+            time.monotonic() - self.started,
+            message,
+        )
+
+    def _notify(self, phase: str, payload: dict[str, Any]) -> None:
+        self.manager.notifications.emit(
+            self.context, self.spec.kind, self.spec.event, phase, payload
+        )

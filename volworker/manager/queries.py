@@ -1,0 +1,120 @@
+"""Calls that only read: records, listings, capabilities, manageable objects.
+
+A query's store work is submitted in arrival order, so it sees every request
+that arrived before it (a ``get_volume`` right after a ``create_volume`` cast
+finds the volume ``creating``).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.orm import Session
+
+from volworker import exception
+from volworker.manager import journal
+from volworker.manager.request import Request
+from volworker.objects import Snapshot, Volume
+from volworker.state import api
+
+if TYPE_CHECKING:
+    from volworker.manager.core import Manager
+
+__all__ = ["QUERIES", "answer"]
+
+
+def _managed(session: Session, service: str) -> tuple[list[Volume], list[Snapshot]]:
+    """Every volume and snapshot of the service, as driver objects."""
+    volumes: list[Volume] = []
+    snapshots: list[Snapshot] = []
+    for record in api.list_volumes(session, service):
+        _, volume = journal.load_volume(session, service, record["id"])
+        volumes.append(volume)
+        for snap in api.list_snapshots(session, volume.id):
+            snapshots.append(journal.load_snapshot(session, service, snap["id"])[1])
+    return volumes, snapshots
+
+
+async def _manageable(manager: Manager, request: Request, kind: str) -> Any:
+    volumes, snapshots = await manager.store.run(
+        functools.partial(_managed, service=manager.service)
+    )
+    args = request.args
+    managed: list[Any] = volumes if kind == "volumes" else snapshots
+    return await manager.call_driver(
+        request.context.request_id,
+        f"get_manageable_{kind}",
+        managed,
+        args["marker"],
+        args["limit"],
+        args["offset"],
+        args["sort_keys"],
+        args["sort_dirs"],
+    )
+
+
+async def _capabilities(manager: Manager, request: Request) -> Any:
+    if request.args["discover"] or not manager.stats:
+        manager.stats = await manager.call_driver(
+            request.context.request_id, "get_volume_stats", True
+        )
+    return manager.stats
+
+
+async def _run(manager: Manager, request: Request) -> Any:
+    action, args = request.action, request.args
+    service = manager.service
+    if action == "get_volume":
+        view = await manager.store.run(
+            functools.partial(
+                journal.load_volume, service=service, volume_id=args["volume_id"]
+            )
+        )
+        return view[0]
+    if action == "get_snapshot":
+        snap_view = await manager.store.run(
+            functools.partial(
+                journal.load_snapshot, service=service, snapshot_id=args["snapshot_id"]
+            )
+        )
+        return snap_view[0]
+    if action == "list_volumes":
+        return await manager.store.run(
+            functools.partial(
+                api.list_volumes,
+                service=service,
+                marker=args["marker"],
+                limit=args["limit"],
+            )
+        )
+    if action == "get_capabilities":
+        return await _capabilities(manager, request)
+    if action == "get_manageable_volumes":
+        return await _manageable(manager, request, "volumes")
+    return await _manageable(manager, request, "snapshots")
+
+
+QUERIES = frozenset(
+    {
+        "get_volume",
+        "get_snapshot",
+        "list_volumes",
+        "get_capabilities",
+        "get_manageable_volumes",
+        "get_manageable_snapshots",
+    }
+)
+
+
+async def answer(manager: Manager, request: Request) -> None:
+    """Run a query and send its reply (or its error) to the caller."""
+    assert request.respond is not None
+    try:
+        result = await _run(manager, request)
+    except exception.VolworkerError as exc:
+        request.respond(None, exc)
+    except Exception as exc:
+        request.respond(None, exception.VolumeBackendAPIException(data=str(exc)))
+    else:
+        request.respond(result, None)

@@ -1,0 +1,65 @@
+"""Snapshot operations: create, delete (or unmanage), manage."""
+
+from __future__ import annotations
+
+from volworker import exception
+from volworker.driver import Feature
+from volworker.manager.operation import Operation
+from volworker.manager.volumes import model_fields
+from volworker.objects import Snapshot
+
+__all__ = ["create_snapshot", "delete_snapshot", "manage_existing_snapshot"]
+
+SNAPSHOTTABLE = ("available", "in-use")
+DELETABLE = frozenset({"available", "error", "error_deleting", "deleting", "creating"})
+
+
+async def _check_volume(op: Operation, volume_id: str) -> None:
+    record, _ = await op.load_volume(volume_id)
+    if record["status"] not in SNAPSHOTTABLE:
+        raise exception.InvalidVolume(
+            reason=f"volume {volume_id} is {record['status']}, cannot snapshot it"
+        )
+
+
+async def create_snapshot(op: Operation) -> None:
+    await _check_volume(op, op.args["snapshot"]["volume_id"])
+    snapshot: Snapshot = await op.begin("creating")
+    update = await op.driver("create_snapshot", snapshot)
+    await op.finish(
+        status="available", **model_fields(op, update, ("provider_location",))
+    )
+
+
+async def delete_snapshot(op: Operation) -> None:
+    record, snapshot = await op.load_snapshot(op.resource_id)
+    if snapshot.volume_id != op.args["snapshot"]["volume_id"]:
+        raise exception.InvalidInput(
+            reason=f"snapshot {snapshot.id} belongs to volume {snapshot.volume_id}, "
+            f"not {op.args['snapshot']['volume_id']}"
+        )
+    if record["status"] not in DELETABLE:
+        raise exception.InvalidVolume(
+            reason=f"snapshot {snapshot.id} is {record['status']}"
+        )
+    snapshot = await op.begin("deleting")
+    if op.args.get("unmanage_only"):
+        await op.driver("unmanage_snapshot", snapshot)
+    else:
+        await op.driver("delete_snapshot", snapshot)
+    await op.finish(delete=True)
+
+
+async def manage_existing_snapshot(op: Operation) -> None:
+    if not op.manager.driver.supports(Feature.MANAGE_SNAPSHOTS):
+        raise exception.NotSupported(operation="manage_existing_snapshot")
+    await _check_volume(op, op.args["snapshot"]["volume_id"])
+    snapshot: Snapshot = await op.begin("creating")
+    ref = op.args["ref"]
+    size = int(await op.driver("manage_existing_snapshot_get_size", snapshot, ref))
+    update = await op.driver("manage_existing_snapshot", snapshot, ref)
+    await op.finish(
+        status="available",
+        size=size,
+        **model_fields(op, update, ("provider_location",)),
+    )

@@ -1,0 +1,114 @@
+"""An RPC listener that acknowledges a cast only when the worker says so.
+
+oslo.messaging's RPC listener acknowledges every request the moment it
+arrives, before it is dispatched, and its server keeps an unbounded backlog
+in memory: a process killed with work queued loses all of it. volworker
+instead acknowledges a cast once the cast is in its journal, so what the
+worker has not journaled stays on the broker and is delivered again after a
+crash.
+
+This is the one module that reaches into oslo.messaging's AMQP driver
+(private API): it reuses the driver's connection, consumers, reply and
+reconnect logic and changes only when the acknowledgement happens.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import oslo_messaging
+from oslo_messaging._drivers import amqpdriver
+from oslo_messaging._drivers import common as rpc_common
+
+__all__ = ["Delivery", "Listener", "open_listener"]
+
+LOG = logging.getLogger(__name__)
+
+
+class Delivery(amqpdriver.AMQPIncomingMessage):
+    """One request off the queue; ``acknowledge()`` really acknowledges it.
+
+    kombu is not thread-safe, so the acknowledgement is handed to the
+    listener's consumer thread, which sends it on its next turn.
+    """
+
+    def acknowledge(self) -> None:
+        raw = self.message
+
+        def _ack() -> None:
+            try:
+                raw.acknowledge()
+            except Exception as exc:
+                # NOTE: the channel went away (a broker outage); the broker
+                # redelivers the message and the journal drops the copy.
+                LOG.warning("Could not acknowledge message %s: %s", self.unique_id, exc)
+
+        self._message_operations_handler.do(_ack)
+
+    @property
+    def is_call(self) -> bool:
+        """Whether the sender waits for a reply."""
+        return bool(self.msg_id)
+
+
+class Listener(amqpdriver.AMQPListener):
+    """The AMQP listener without acknowledge-on-arrival.
+
+    Duplicates are not dropped by an in-memory cache either: after a
+    reconnect the broker redelivers what was not acknowledged, and the
+    journal, which outlives the process, decides what is a duplicate.
+    """
+
+    message_cls = Delivery
+    use_cache = False
+
+    def poll_batch(self, timeout: float, batch_size: int) -> list[Delivery]:
+        """The requests at hand (up to ``batch_size``), waiting at most
+        ``timeout`` seconds for the first one."""
+        # NOTE: oslo's batch polling waits for a full batch or the timeout;
+        # take one, then only what has already arrived.
+        batch = list(self.poll(timeout=timeout, batch_size=1))
+        while batch and len(batch) < batch_size and self.incoming:
+            batch.extend(self.poll(timeout=0, batch_size=1))
+        return batch
+
+    @property
+    def stopped(self) -> bool:
+        """Whether stop() has taken effect and nothing is left to poll."""
+        return bool(self._shutoff.is_set())
+
+    def close(self) -> None:
+        """Send the acknowledgements still queued, then close the connection.
+
+        What was received but never acknowledged returns to its queue.
+        """
+        self._message_operations_handler.process()
+        self.cleanup()
+
+
+def open_listener(
+    transport: oslo_messaging.Transport, topic: str, servers: Sequence[str]
+) -> Listener:
+    """Consume ``topic``, ``topic.<server>`` for each server, and the fanout.
+
+    The queues are those oslo.messaging's own RPC server declares for
+    ``Target(topic, server)``, so any oslo.messaging client reaches them.
+    """
+    driver: Any = transport._driver
+    if not isinstance(driver, amqpdriver.AMQPDriverBase):
+        raise TypeError(
+            "volworker needs an AMQP (rabbit://) transport, not "
+            f"{type(driver).__name__}"
+        )
+    conn = driver._get_connection(rpc_common.PURPOSE_LISTEN)
+    listener = Listener(driver, conn)
+    exchange = driver._get_exchange(oslo_messaging.Target(topic=topic))
+    conn.declare_topic_consumer(exchange_name=exchange, topic=topic, callback=listener)
+    for server in servers:
+        conn.declare_topic_consumer(
+            exchange_name=exchange, topic=f"{topic}.{server}", callback=listener
+        )
+    conn.declare_fanout_consumer(topic, listener)
+    return listener

@@ -1,0 +1,127 @@
+"""From a message off the queue to a validated request for the manager.
+
+Runs on the listener's thread, in the order messages arrive, so the manager
+receives requests in arrival order. A cast is acknowledged once the manager
+has journaled it; a refused cast at once. A call is acknowledged on arrival
+(its caller retries on timeout) and answered through the outbox.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from volworker import exception
+from volworker.context import RequestContext
+from volworker.manager.request import Request
+from volworker.outbox import Outbox
+from volworker.rpc._amqp import Delivery
+from volworker.rpc.endpoint import CONTRACT_VERSION, METHODS, Endpoint
+
+__all__ = ["Dispatcher"]
+
+LOG = logging.getLogger(__name__)
+
+#: What the dispatcher does with a cast it refused: (method, raw args, the
+#: error, context). The manager records and announces the failure.
+Rejecter = Callable[
+    [str, dict[str, Any], exception.VolworkerError, RequestContext], None
+]
+
+
+def _check_version(version: Any) -> None:
+    ours_major, ours_minor = (int(p) for p in CONTRACT_VERSION.split("."))
+    try:
+        major, minor = (int(p) for p in str(version).split("."))
+    except ValueError:
+        raise exception.InvalidInput(reason=f"version {version!r} is not X.Y") from None
+    if major != ours_major or minor > ours_minor:
+        raise exception.NotSupported(
+            operation=f"contract version {version} "
+            f"(this worker speaks {CONTRACT_VERSION})"
+        )
+
+
+def _context(ctxt: dict[str, Any] | None) -> RequestContext:
+    ctxt = ctxt or {}
+    request_id = ctxt.get("request_id")
+    if isinstance(request_id, str) and 0 < len(request_id) <= 64:
+        return RequestContext(
+            request_id=request_id, global_request_id=ctxt.get("global_request_id")
+        )
+    return RequestContext()
+
+
+class Dispatcher:
+    """Turns deliveries into manager requests for one backend."""
+
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        submit: Callable[[Request], None],
+        reject: Rejecter,
+        outbox: Outbox,
+    ) -> None:
+        self._endpoint = endpoint
+        self._submit = submit
+        self._reject = reject
+        self._outbox = outbox
+
+    def _build(self, message: dict[str, Any]) -> Request:
+        method = message.get("method")
+        _check_version(message.get("version") or "1.0")
+        if message.get("namespace") is not None:
+            raise exception.NotSupported(
+                operation=f"namespace {message['namespace']!r}"
+            )
+        if not isinstance(method, str) or method not in METHODS:
+            raise exception.NotSupported(operation=f"method {str(method)[:64]!r}")
+        args = message.get("args") or {}
+        if not isinstance(args, dict):
+            raise exception.InvalidInput(reason=f"{method}: args must be an object")
+        handler = getattr(self._endpoint, method)
+        try:
+            inspect.signature(handler).bind(**args)
+        except TypeError as exc:
+            raise exception.InvalidInput(reason=f"{method}: {exc}") from None
+        request: Request = handler(**args)
+        return request
+
+    def __call__(self, delivery: Delivery) -> None:
+        message = dict(delivery.message)
+        method = str(message.get("method"))
+        context = _context(delivery.ctxt)
+        if delivery.is_call:
+            delivery.acknowledge()
+        try:
+            request = self._build(message)
+        except exception.VolworkerError as exc:
+            LOG.warning("Refused %s [%s]: %s", method[:64], context.request_id, exc)
+            if delivery.is_call:
+                self.reply(delivery, None, exc)
+            else:
+                delivery.acknowledge()
+                args = message.get("args")
+                self._reject(
+                    method, args if isinstance(args, dict) else {}, exc, context
+                )
+            return
+        request.context = context
+        request.message_id = delivery.unique_id
+        if delivery.is_call:
+            request.respond = lambda result, error: self.reply(delivery, result, error)
+        else:
+            request.acknowledge = delivery.acknowledge
+        self._submit(request)
+
+    def reply(
+        self, delivery: Delivery, result: Any, error: BaseException | None
+    ) -> None:
+        """Send a call's answer from the outbox's threads."""
+        if error is not None:
+            failure = (type(error), error, error.__traceback__)
+            self._outbox.send(delivery.msg_id, delivery.reply, failure=failure)
+        else:
+            self._outbox.send(delivery.msg_id, delivery.reply, reply=result)

@@ -1,0 +1,183 @@
+"""The worker process: its backends, readiness, signals and stop.
+
+systemd hears ``READY=1`` only once every backend that can be set up is
+consuming; ``STATUS=`` says which backends serve and which failed; SIGTERM or
+SIGINT stops consuming, lets running work finish within
+``graceful_shutdown_timeout`` and exits 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import signal
+import socket
+
+import oslo_messaging
+from oslo_config import cfg
+
+from volworker import systemd
+from volworker.backend import Backend, Shared
+from volworker.image import LocalImageService
+from volworker.locks import Locks
+from volworker.outbox import Outbox
+from volworker.state.store import Store
+
+__all__ = ["Service", "register_opts", "service_opts"]
+
+LOG = logging.getLogger(__name__)
+
+service_opts = [
+    cfg.StrOpt(
+        "host",
+        default=socket.gethostname(),
+        sample_default="<hostname>",
+        help="The name of this worker's host: servers are <host>@<backend>.",
+    ),
+    cfg.StrOpt(
+        "cluster",
+        help="A cluster name: the workers of one cluster serving a backend "
+        "also consume <cluster>@<backend>, share one database and lock "
+        "volumes through [coordination].",
+    ),
+    cfg.StrOpt(
+        "state_path",
+        default="/var/lib/volworker",
+        help="Directory for the worker's state: database, locks, images and "
+        "the drivers' runtime files.",
+    ),
+    cfg.ListOpt(
+        "enabled_backends",
+        default=["file"],
+        help="The backends to serve; each has a section of its own.",
+    ),
+    cfg.FloatOpt(
+        "graceful_shutdown_timeout",
+        default=60.0,
+        min=0.0,
+        help="Seconds running operations get to finish after SIGTERM; "
+        "operations not yet started wait in the journal for the next start.",
+    ),
+    cfg.IntOpt(
+        "outbox_threads",
+        default=8,
+        min=1,
+        help="Threads that publish notifications and replies.",
+    ),
+]
+
+
+def register_opts(conf: cfg.ConfigOpts) -> None:
+    conf.register_opts(service_opts)
+
+
+class Service:
+    """Runs the backends named at start until a signal stops it."""
+
+    def __init__(
+        self, conf: cfg.ConfigOpts, backends: list[str], *, strict: bool
+    ) -> None:
+        self.conf = conf
+        self.names = backends
+        #: with --backend, a backend that cannot start fails the process
+        self.strict = strict
+        self._stop = asyncio.Event()
+
+    def _request_stop(self, signame: str) -> None:
+        if not self._stop.is_set():
+            LOG.info("Received %s: stopping", signame)
+        self._stop.set()
+
+    def _shared(self) -> Shared:
+        conf = self.conf
+        executor = concurrent.futures.ThreadPoolExecutor(
+            max_workers=conf.max_concurrent_operations * len(self.names) + 8,
+            thread_name_prefix="worker",
+        )
+        return Shared(
+            conf,
+            transport=oslo_messaging.get_rpc_transport(conf),
+            notification_transport=oslo_messaging.get_notification_transport(conf),
+            store=Store.from_conf(conf),
+            locks=Locks(
+                conf.coordination.backend_url,
+                conf.host,
+                "volworker",
+                conf.coordination.lock_timeout,
+                executor,
+            ),
+            outbox=Outbox(conf.outbox_threads),
+            executor=executor,
+            image_service=LocalImageService.from_conf(conf),
+        )
+
+    async def _start_backends(self, shared: Shared) -> list[Backend]:
+        backends = [Backend(name, shared) for name in self.names]
+        results = await asyncio.gather(
+            *(b.start() for b in backends), return_exceptions=True
+        )
+        started = []
+        for backend, result in zip(backends, results, strict=True):
+            if isinstance(result, BaseException):
+                LOG.error("Backend %s could not be set up: %s", backend.name, result)
+                LOG.debug("Backend %s setup failure", backend.name, exc_info=result)
+            else:
+                started.append(backend)
+        return started
+
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._request_stop, sig.name)
+        shared = self._shared()
+        await loop.run_in_executor(shared.executor, shared.store.start)
+        await loop.run_in_executor(shared.executor, shared.locks.start)
+        shared.outbox.start()
+        try:
+            return await self._serve(shared)
+        finally:
+            await loop.run_in_executor(shared.executor, shared.locks.stop)
+            shared.outbox.stop(timeout=10)
+            await loop.run_in_executor(shared.executor, shared.store.stop)
+            shared.transport.cleanup()
+            shared.notification_transport.cleanup()
+            shared.executor.shutdown(wait=False, cancel_futures=True)
+
+    async def _serve(self, shared: Shared) -> int:
+        starting = asyncio.ensure_future(self._start_backends(shared))
+        stopping = asyncio.ensure_future(self._stop.wait())
+        await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if not starting.done():
+            starting.cancel()
+            await asyncio.gather(starting, return_exceptions=True)
+            return 0
+        stopping.cancel()
+        started = starting.result()
+        failed = [n for n in self.names if n not in {b.name for b in started}]
+        if not started or (self.strict and failed):
+            systemd.notify(f"STATUS=No backend could start: {', '.join(failed)}")
+            return 1
+        status = f"Serving {', '.join(b.name for b in started)}"
+        if failed:
+            status += f"; failed: {', '.join(failed)}"
+        systemd.notify("READY=1", f"STATUS={status}")
+        LOG.info("volworker ready: %s", status)
+        watchdog = asyncio.ensure_future(self._watchdog())
+        await self._stop.wait()
+        watchdog.cancel()
+        systemd.notify("STOPPING=1", "STATUS=Stopping")
+        timeout = self.conf.graceful_shutdown_timeout
+        finished = await asyncio.gather(*(b.stop(timeout) for b in started))
+        if not all(finished):
+            LOG.warning("Stopped with operations unfinished; they resume at next start")
+        LOG.info("volworker stopped")
+        return 0
+
+    async def _watchdog(self) -> None:
+        interval = systemd.watchdog_interval()
+        if interval is None:
+            return
+        while True:
+            systemd.notify("WATCHDOG=1")
+            await asyncio.sleep(interval)
