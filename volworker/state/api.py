@@ -22,7 +22,14 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from volworker import exception, objects
-from volworker.state._fields import model_fields, page_after, rowcount
+from volworker.state._rows import (
+    delete_row,
+    insert_row,
+    model_fields,
+    page_after,
+    rowcount,
+    update_row,
+)
 from volworker.state.journal import (
     add_operation,
     find_operation_by_message,
@@ -109,12 +116,7 @@ def get_volume_dict(session: Session, volume_id: str) -> dict[str, Any]:
 def volume_object(session: Session, volume_id: str) -> objects.Volume:
     """The volume as drivers see it, with its attachments."""
     record = _volume(session, volume_id)
-    attachments = session.scalars(
-        sa.select(AttachmentRecord)
-        .where(AttachmentRecord.volume_id == volume_id)
-        .order_by(AttachmentRecord.created_at, AttachmentRecord.id)
-    )
-    return record.to_volume(a.to_attachment() for a in attachments)
+    return record.to_volume(_attachments(session, volume_id))
 
 
 def list_volumes(
@@ -150,13 +152,7 @@ def add_volume(session: Session, **fields: Any) -> dict[str, Any]:
         raise exception.InvalidInput(reason="a volume needs a host")
     fields["host"], fields["pool"] = _placement(fields["host"], fields.get("pool"))
     fields.setdefault("service", objects.split_host(fields["host"])[0])
-    fields.setdefault("meta", {})
-    fields.setdefault("created_at", utcnow())
-    fields.setdefault("updated_at", fields["created_at"])
-    record = VolumeRecord(**fields)
-    session.add(record)
-    session.flush()
-    return record.to_dict()
+    return insert_row(session, VolumeRecord, fields).to_dict()
 
 
 def update_volume(session: Session, volume_id: str, **fields: Any) -> dict[str, Any]:
@@ -170,22 +166,14 @@ def update_volume(session: Session, volume_id: str, **fields: Any) -> dict[str, 
     elif "pool" in fields:
         host = objects.split_host(record.host)[0]
         fields["host"], fields["pool"] = _placement(host, fields["pool"])
-    fields.setdefault("updated_at", utcnow())
-    for key, value in fields.items():
-        setattr(record, key, value)
-    session.flush()
+    update_row(session, record, fields)
     return record.to_dict()
 
 
 def delete_volume(session: Session, volume_id: str) -> bool:
     """Forget the volume and its attachments; False if it was not there."""
-    record = session.get(VolumeRecord, volume_id)
     delete_attachment(session, volume_id)
-    if record is None:
-        return False
-    session.delete(record)
-    session.flush()
-    return True
+    return delete_row(session, VolumeRecord, volume_id)
 
 
 def pool_allocations(
@@ -263,13 +251,7 @@ def add_snapshot(session: Session, **fields: Any) -> dict[str, Any]:
         volume = _volume(session, fields["volume_id"])
         fields.setdefault("size", volume.size)
         fields.setdefault("service", volume.service)
-    fields.setdefault("meta", {})
-    fields.setdefault("created_at", utcnow())
-    fields.setdefault("updated_at", fields["created_at"])
-    record = SnapshotRecord(**fields)
-    session.add(record)
-    session.flush()
-    return record.to_dict()
+    return insert_row(session, SnapshotRecord, fields).to_dict()
 
 
 def update_snapshot(
@@ -277,22 +259,13 @@ def update_snapshot(
 ) -> dict[str, Any]:
     """Change the snapshot's fields and its ``updated_at``; raise SnapshotNotFound."""
     record = _snapshot(session, snapshot_id)
-    fields = model_fields(SnapshotRecord, fields)
-    fields.setdefault("updated_at", utcnow())
-    for key, value in fields.items():
-        setattr(record, key, value)
-    session.flush()
+    update_row(session, record, model_fields(SnapshotRecord, fields))
     return record.to_dict()
 
 
 def delete_snapshot(session: Session, snapshot_id: str) -> bool:
     """Forget the snapshot; False if it was not there."""
-    record = session.get(SnapshotRecord, snapshot_id)
-    if record is None:
-        return False
-    session.delete(record)
-    session.flush()
-    return True
+    return delete_row(session, SnapshotRecord, snapshot_id)
 
 
 # Attachments.
@@ -340,13 +313,17 @@ def get_attachment(
     return record.to_dict() if record is not None else None
 
 
-def list_attachments(session: Session, volume_id: str) -> list[dict[str, Any]]:
+def _attachments(session: Session, volume_id: str) -> list[AttachmentRecord]:
     query = (
         sa.select(AttachmentRecord)
         .where(AttachmentRecord.volume_id == volume_id)
         .order_by(AttachmentRecord.created_at, AttachmentRecord.id)
     )
-    return [record.to_dict() for record in session.scalars(query)]
+    return list(session.scalars(query))
+
+
+def list_attachments(session: Session, volume_id: str) -> list[dict[str, Any]]:
+    return [record.to_dict() for record in _attachments(session, volume_id)]
 
 
 def delete_attachment(

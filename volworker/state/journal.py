@@ -19,7 +19,7 @@ from typing import Any, cast
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from volworker.state._fields import model_fields, rowcount
+from volworker.state._rows import model_fields, rowcount
 from volworker.state.models import OperationRecord, utcnow
 
 __all__ = [
