@@ -9,6 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Engine
+from sqlalchemy.pool import StaticPool
 
 __all__ = ["create_engine", "safe_url", "sqlite_path"]
 
@@ -51,7 +52,15 @@ def _sqlite_engine(url: URL, synchronous: str) -> Engine:
     if path is not None:
         parent = os.path.dirname(os.path.abspath(path))
         os.makedirs(parent, exist_ok=True)
-    engine = sa.create_engine(url)
+        engine = sa.create_engine(url)
+    else:
+        # NOTE: an in-memory database lives as long as its one connection,
+        # which the migrating thread and the store thread must share.
+        engine = sa.create_engine(
+            url,
+            poolclass=StaticPool,
+            connect_args={"check_same_thread": False},
+        )
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:

@@ -14,7 +14,9 @@ after another always sees that other's writes.
 Work items must return plain data (dicts, tuples, dataclasses), not ORM
 instances: a row handed out of its work item is detached and stale. Sessions
 do not expire on commit, so a row's loaded attributes stay readable, but
-convert rows (``to_dict()``, ``to_volume()``) inside the work function.
+convert rows (``to_dict()``, ``to_volume()``) inside the work function. A work
+item runs on the store thread: it must not block on other store futures (that
+would wait for itself) or do slow work other than the database's.
 """
 
 from __future__ import annotations
@@ -185,8 +187,11 @@ class Store:
             stopping = False
             while not stopping:
                 batch, stopping = self._next_batch()
-                if batch:
+                try:
                     self._run_batch(batch)
+                except Exception:
+                    # NOTE: the futures are settled already; keep serving.
+                    LOG.exception("State store thread error after a batch")
         finally:
             self.engine.dispose()
 
@@ -207,6 +212,7 @@ class Store:
         return batch, False
 
     def _run_batch(self, batch: Sequence[_Item[Any]]) -> None:
+        # NOTE: a future cancelled while queued is skipped here.
         live = [item for item in batch if item.future.set_running_or_notify_cancel()]
         if not live:
             return

@@ -307,3 +307,14 @@ def test_next_batch_reconnects_after_the_server_dropped_it(pg_store: Store) -> N
     fields = volume_fields()
     assert _pg_call(pg_store, _add(fields))["id"] == fields["id"]
     assert _pg_call(pg_store, backend_pid) != pid
+
+
+def test_in_memory_database_is_shared_with_the_store_thread() -> None:
+    store = Store("sqlite://")
+    store.start()
+    try:
+        fields = volume_fields()
+        store.submit(_add(fields)).result(timeout=30)
+        assert store.submit(_get(fields["id"])).result(timeout=30)["id"] == fields["id"]
+    finally:
+        store.stop()

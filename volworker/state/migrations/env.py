@@ -7,6 +7,8 @@ command gets an engine from ``sqlalchemy.url`` in ``alembic.ini``.
 
 from __future__ import annotations
 
+from logging.config import fileConfig
+
 from alembic import context
 from sqlalchemy.engine import Connection
 
@@ -14,6 +16,10 @@ from volworker.state import _engine, models
 
 config = context.config
 target_metadata = models.Base.metadata
+
+if config.config_file_name and config.attributes.get("connection") is None:
+    # NOTE: only the alembic command configures logging; the worker has its own.
+    fileConfig(config.config_file_name, disable_existing_loggers=False)
 
 
 def _run(connection: Connection) -> None:
