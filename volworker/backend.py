@@ -163,13 +163,19 @@ class Backend:
     async def start(self) -> None:
         """Set the backend up and start consuming; raise if it cannot be."""
         conf = self.shared.conf
+        shared = self.shared
+        servers = [self.host] + ([self.cluster] if self.cluster else [])
+        server = RequestServer(shared.transport, conf.volume_topic, servers)
+        self.server = server
+        # NOTE: the queues exist before setup, so requests sent while the
+        # backend is not ready wait in them; nothing is consumed yet.
+        await self._blocking(server.open)
         driver = loader.load_driver(
             conf, self.name, host=conf.host, state_path=conf.state_path
         )
         self.driver = driver
         await self._setup(driver)
         stats, pools = await self._pools(driver)
-        shared = self.shared
         manager = Manager(
             service=self.service,
             owner=self.host,
@@ -198,11 +204,7 @@ class Backend:
             manager.reject,
             shared.outbox,
         )
-        servers = [self.host] + ([self.cluster] if self.cluster else [])
-        self.server = RequestServer(
-            shared.transport, conf.volume_topic, servers, dispatcher
-        )
-        await self._blocking(self.server.start)
+        await self._blocking(server.start, dispatcher)
         LOG.info(
             "Backend %s ready: driver %s %s, pools %s",
             self.name,

@@ -32,20 +32,27 @@ class RequestServer:
         transport: oslo_messaging.Transport,
         topic: str,
         servers: Sequence[str],
-        handle: Callable[[Delivery], None],
         batch_size: int = 64,
     ) -> None:
         self.topic = topic
         self.servers = list(servers)
         self._transport = transport
-        self._handle = handle
+        self._handle: Callable[[Delivery], None] = lambda delivery: None
         self._batch_size = batch_size
         self._listener: Listener | None = None
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
 
-    def start(self) -> None:
-        self._listener = open_listener(self._transport, self.topic, self.servers)
+    def open(self) -> None:
+        """Declare the queues without consuming: requests sent from now on
+        wait in them, even if this process never gets to start()."""
+        if self._listener is None:
+            self._listener = open_listener(self._transport, self.topic, self.servers)
+
+    def start(self, handle: Callable[[Delivery], None]) -> None:
+        """Consume, handing each request to ``handle`` in arrival order."""
+        self.open()
+        self._handle = handle
         self._thread = threading.Thread(
             target=self._run, name=f"rpc-{self.servers[0]}", daemon=True
         )
@@ -82,6 +89,8 @@ class RequestServer:
         if self._listener is None or self._stopping.is_set():
             return
         self._stopping.set()
+        if self._thread is None:
+            return  # opened, never consumed: nothing to hand back
         self._listener.stop()
         if self._thread is not None:
             self._thread.join()

@@ -1,0 +1,116 @@
+"""Listen like a consumer of the worker's output: notifications as an
+auditor would bind to them, each test with a private queue."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import kombu
+
+BROKER = "amqp://guest:guest@127.0.0.1:5672//"
+
+
+def _unwrap(body: Any) -> dict[str, Any]:
+    if isinstance(body, (bytes, str)):
+        body = json.loads(body)
+    if "oslo.message" in body:
+        body = json.loads(body["oslo.message"])
+    return dict(body)
+
+
+class Collector:
+    """Collects the messages routed to a private, auto-deleted queue."""
+
+    def __init__(self, exchange: kombu.Exchange, routing_key: str) -> None:
+        self.messages: list[dict[str, Any]] = []
+        self._cond = threading.Condition()
+        self._conn = kombu.Connection(BROKER)
+        self._queue = kombu.Queue(
+            f"vwtest-listen-{uuid.uuid4().hex[:10]}",
+            exchange=exchange,
+            routing_key=routing_key,
+            exclusive=True,
+            auto_delete=True,
+        )
+        self._stop = threading.Event()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        if not self._ready.wait(10):
+            raise RuntimeError("listener did not bind")
+
+    def _on_message(self, body: Any, message: kombu.Message) -> None:
+        with self._cond:
+            self.messages.append(_unwrap(body))
+            self._cond.notify_all()
+        message.ack()
+
+    def _run(self) -> None:
+        with self._conn.Consumer(self._queue, callbacks=[self._on_message]):
+            self._ready.set()
+            while not self._stop.is_set():
+                try:
+                    self._conn.drain_events(timeout=0.2)
+                except TimeoutError:
+                    continue
+
+    def wait_for(
+        self, predicate: Callable[[list[dict[str, Any]]], bool], timeout: float = 30
+    ) -> list[dict[str, Any]]:
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while not predicate(self.messages):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(
+                        f"timed out; {len(self.messages)} message(s) seen: "
+                        f"{[m.get('event_type') for m in self.messages][-20:]}"
+                    )
+                self._cond.wait(left)
+            return list(self.messages)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        self._conn.release()
+
+
+class Notifications(Collector):
+    """Every notification of one publisher (``volworker.<host>@<backend>``)."""
+
+    def __init__(self, publisher_prefix: str) -> None:
+        self.prefix = publisher_prefix
+        exchange = kombu.Exchange("openstack", type="topic", durable=False)
+        super().__init__(exchange, "notifications.*")
+
+    def events(self, event_type: str | None = None) -> list[dict[str, Any]]:
+        with self._cond:
+            return [
+                m
+                for m in self.messages
+                if m.get("publisher_id", "").startswith(self.prefix)
+                and (event_type is None or m["event_type"] == event_type)
+            ]
+
+    def wait_event(
+        self, event_type: str, object_id: str, timeout: float = 30
+    ) -> dict[str, Any]:
+        """The first ``event_type`` notification about ``object_id``."""
+
+        def found(_: list[dict[str, Any]]) -> bool:
+            return any(
+                m["payload"].get("id") == object_id for m in self.events(event_type)
+            )
+
+        self.wait_for(found, timeout)
+        return next(
+            m for m in self.events(event_type) if m["payload"].get("id") == object_id
+        )
+
+    def count(self, suffix: str) -> int:
+        return sum(1 for m in self.events() if m["event_type"].endswith(suffix))

@@ -1,0 +1,287 @@
+"""A Python client of the wire contract, for schedulers and tools.
+
+    api = VolumeAPI.from_url("rabbit://guest:guest@127.0.0.1:5672/")
+    api.create_volume(volume)                          # cast
+    record = api.get_volume("host1@file", volume_id)   # call
+
+Casts go to the server named by the volume's ``host`` (``<host>@<backend>``,
+the pool stripped); calls that name no object take that server explicitly.
+Errors raised by the worker arrive as the contract's classes from
+:mod:`volworker.exception` (as ``<Name>_Remote`` subclasses).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import oslo_messaging
+from oslo_config import cfg
+
+__all__ = ["ALLOWED_EXMODS", "VolumeAPI"]
+
+ALLOWED_EXMODS = ["volworker.exception"]
+
+
+def _server(host: str) -> str:
+    return host.partition("#")[0]
+
+
+class VolumeAPI:
+    """Client side of the volworker RPC API.
+
+    Version history:
+
+    * 1.0 - The first contract: create_volume, delete_volume, extend_volume,
+      create_snapshot, delete_snapshot, revert_to_snapshot, manage_existing,
+      manage_existing_snapshot, copy_volume_to_image (casts);
+      initialize_connection, terminate_connection, get_capabilities,
+      get_volume, get_snapshot, list_volumes, get_manageable_volumes,
+      get_manageable_snapshots (calls); publish_service_capabilities
+      (fanout).
+    """
+
+    RPC_API_VERSION = "1.0"
+
+    def __init__(
+        self,
+        transport: oslo_messaging.Transport,
+        topic: str = "volworker",
+        timeout: float | None = 60,
+        version_cap: str | None = None,
+        retry: int | None = None,
+    ) -> None:
+        """``retry``: how often to retry sending when the broker is away
+        (None: until it is back; 0: fail at once)."""
+        self.transport = transport
+        self.topic = topic
+        target = oslo_messaging.Target(topic=topic, version=self.RPC_API_VERSION)
+        self.client = oslo_messaging.get_rpc_client(
+            transport,
+            target,
+            version_cap=version_cap or self.RPC_API_VERSION,
+            timeout=timeout,
+            retry=retry,
+        )
+
+    @classmethod
+    def from_url(
+        cls, url: str, conf: cfg.ConfigOpts = cfg.CONF, **kwargs: Any
+    ) -> VolumeAPI:
+        """A client on its own transport to ``url``."""
+        transport = oslo_messaging.get_rpc_transport(
+            conf, url=url, allowed_remote_exmods=ALLOWED_EXMODS
+        )
+        return cls(transport, **kwargs)
+
+    def can_send_version(self, version: str) -> bool:
+        """Whether the version cap allows sending ``version``."""
+        return bool(self.client.can_send_version(version))
+
+    def close(self) -> None:
+        self.transport.cleanup()
+
+    @staticmethod
+    def _ctxt(ctxt: dict[str, Any] | None) -> dict[str, Any]:
+        return ctxt or {"request_id": f"req-{uuid.uuid4()}"}
+
+    def _cast(self, server: str, method: str, ctxt: Any = None, **kwargs: Any) -> None:
+        cctxt = self.client.prepare(server=_server(server), version="1.0")
+        cctxt.cast(self._ctxt(ctxt), method, **kwargs)
+
+    def _call(
+        self,
+        server: str,
+        method: str,
+        ctxt: Any = None,
+        timeout: float | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        options: dict[str, Any] = {"server": _server(server), "version": "1.0"}
+        if timeout is not None:
+            options["timeout"] = timeout
+        return self.client.prepare(**options).call(self._ctxt(ctxt), method, **kwargs)
+
+    # -- casts --------------------------------------------------------------
+
+    def create_volume(self, volume: dict[str, Any], ctxt: Any = None) -> None:
+        self._cast(volume["host"], "create_volume", ctxt, volume=volume)
+
+    def delete_volume(
+        self, volume: dict[str, Any], unmanage_only: bool = False, ctxt: Any = None
+    ) -> None:
+        self._cast(
+            volume["host"],
+            "delete_volume",
+            ctxt,
+            volume=volume,
+            unmanage_only=unmanage_only,
+        )
+
+    def extend_volume(
+        self, volume: dict[str, Any], new_size: int, ctxt: Any = None
+    ) -> None:
+        self._cast(
+            volume["host"], "extend_volume", ctxt, volume=volume, new_size=new_size
+        )
+
+    def create_snapshot(
+        self, host: str, snapshot: dict[str, Any], ctxt: Any = None
+    ) -> None:
+        self._cast(host, "create_snapshot", ctxt, snapshot=snapshot)
+
+    def delete_snapshot(
+        self,
+        host: str,
+        snapshot: dict[str, Any],
+        unmanage_only: bool = False,
+        ctxt: Any = None,
+    ) -> None:
+        self._cast(
+            host,
+            "delete_snapshot",
+            ctxt,
+            snapshot=snapshot,
+            unmanage_only=unmanage_only,
+        )
+
+    def revert_to_snapshot(
+        self, volume: dict[str, Any], snapshot: dict[str, Any], ctxt: Any = None
+    ) -> None:
+        self._cast(
+            volume["host"], "revert_to_snapshot", ctxt, volume=volume, snapshot=snapshot
+        )
+
+    def manage_existing(
+        self, volume: dict[str, Any], ref: dict[str, Any], ctxt: Any = None
+    ) -> None:
+        self._cast(volume["host"], "manage_existing", ctxt, volume=volume, ref=ref)
+
+    def manage_existing_snapshot(
+        self, host: str, snapshot: dict[str, Any], ref: dict[str, Any], ctxt: Any = None
+    ) -> None:
+        self._cast(host, "manage_existing_snapshot", ctxt, snapshot=snapshot, ref=ref)
+
+    def copy_volume_to_image(
+        self, volume: dict[str, Any], image_meta: dict[str, Any], ctxt: Any = None
+    ) -> None:
+        self._cast(
+            volume["host"],
+            "copy_volume_to_image",
+            ctxt,
+            volume=volume,
+            image_meta=image_meta,
+        )
+
+    def publish_service_capabilities(self, ctxt: Any = None) -> None:
+        """Ask every worker on the topic to publish its capabilities now."""
+        cctxt = self.client.prepare(fanout=True, version="1.0")
+        cctxt.cast(self._ctxt(ctxt), "publish_service_capabilities")
+
+    # -- calls --------------------------------------------------------------
+
+    def initialize_connection(
+        self, volume: dict[str, Any], connector: dict[str, Any], ctxt: Any = None
+    ) -> dict[str, Any]:
+        result: dict[str, Any] = self._call(
+            volume["host"],
+            "initialize_connection",
+            ctxt,
+            volume=volume,
+            connector=connector,
+        )
+        return result
+
+    def terminate_connection(
+        self,
+        volume: dict[str, Any],
+        connector: dict[str, Any] | None,
+        force: bool = False,
+        ctxt: Any = None,
+    ) -> None:
+        self._call(
+            volume["host"],
+            "terminate_connection",
+            ctxt,
+            volume=volume,
+            connector=connector,
+            force=force,
+        )
+
+    def get_capabilities(
+        self, host: str, discover: bool = False, ctxt: Any = None
+    ) -> dict[str, Any]:
+        result: dict[str, Any] = self._call(
+            host, "get_capabilities", ctxt, discover=discover
+        )
+        return result
+
+    def get_volume(self, host: str, volume_id: str, ctxt: Any = None) -> dict[str, Any]:
+        result: dict[str, Any] = self._call(
+            host, "get_volume", ctxt, volume_id=volume_id
+        )
+        return result
+
+    def get_snapshot(
+        self, host: str, snapshot_id: str, ctxt: Any = None
+    ) -> dict[str, Any]:
+        result: dict[str, Any] = self._call(
+            host, "get_snapshot", ctxt, snapshot_id=snapshot_id
+        )
+        return result
+
+    def list_volumes(
+        self,
+        host: str,
+        marker: str | None = None,
+        limit: int | None = None,
+        ctxt: Any = None,
+    ) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._call(
+            host, "list_volumes", ctxt, marker=marker, limit=limit
+        )
+        return result
+
+    def get_manageable_volumes(
+        self,
+        host: str,
+        marker: str | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+        sort_keys: list[str] | None = None,
+        sort_dirs: list[str] | None = None,
+        ctxt: Any = None,
+    ) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._call(
+            host,
+            "get_manageable_volumes",
+            ctxt,
+            marker=marker,
+            limit=limit,
+            offset=offset,
+            sort_keys=sort_keys,
+            sort_dirs=sort_dirs,
+        )
+        return result
+
+    def get_manageable_snapshots(
+        self,
+        host: str,
+        marker: str | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+        sort_keys: list[str] | None = None,
+        sort_dirs: list[str] | None = None,
+        ctxt: Any = None,
+    ) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._call(
+            host,
+            "get_manageable_snapshots",
+            ctxt,
+            marker=marker,
+            limit=limit,
+            offset=offset,
+            sort_keys=sort_keys,
+            sort_dirs=sort_dirs,
+        )
+        return result
