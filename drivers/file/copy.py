@@ -69,6 +69,15 @@ def data_extents(fd: int, length: int) -> Iterator[tuple[int, int]]:
         offset = end
 
 
+def _write_all(fd: int, data: bytes, offset: int) -> None:
+    view = memoryview(data)
+    while view:
+        # NOTE: a short write is how a filesystem says it is nearly full;
+        # the next write then fails with ENOSPC instead of losing data.
+        written = os.pwrite(fd, view, offset)
+        view, offset = view[written:], offset + written
+
+
 def _copy_range(src_fd: int, dst_fd: int, start: int, end: int) -> None:
     use_kernel = True
     offset = start
@@ -85,8 +94,7 @@ def _copy_range(src_fd: int, dst_fd: int, start: int, end: int) -> None:
         if not use_kernel:
             data = os.pread(src_fd, count, offset)
             done = len(data)
-            if done:
-                os.pwrite(dst_fd, data, offset)
+            _write_all(dst_fd, data, offset)
         if done == 0:
             return  # the source got shorter while we copied
         offset += done

@@ -1,0 +1,97 @@
+"""Objects and small checks the file driver's unit tests share."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import subprocess
+import uuid
+
+from volworker.objects import Snapshot, Volume
+from volworker_drivers.file.driver import FileDriver
+
+GiB = 1024**3
+MiB = 1024**2
+
+
+def volume(driver: FileDriver, size: int = 1, pool: str | None = None) -> Volume:
+    host = driver.configuration.host + (f"#{pool}" if pool else "")
+    return Volume(id=str(uuid.uuid4()), size=size, host=host)
+
+
+def created(driver: FileDriver, size: int = 1, pool: str | None = None) -> Volume:
+    vol = volume(driver, size, pool)
+    driver.create_volume(vol)
+    return vol
+
+
+def snapshot(driver: FileDriver, vol: Volume, create: bool = True) -> Snapshot:
+    snap = Snapshot(id=str(uuid.uuid4()), volume_id=vol.id, volume=vol)
+    if create:
+        driver.create_snapshot(snap)
+    return snap
+
+
+def pool_dir(driver: FileDriver, name: str | None = None) -> pathlib.Path:
+    return pathlib.Path(driver.pools.get(name).path)
+
+
+def volume_path(driver: FileDriver, vol: Volume) -> pathlib.Path:
+    return pool_dir(driver, vol.pool) / vol.name
+
+
+def snapshot_path(driver: FileDriver, snap: Snapshot) -> pathlib.Path:
+    return (
+        pool_dir(driver, snap.volume.pool) / ".snapshots" / snap.volume.name / snap.name
+    )
+
+
+def write(path: pathlib.Path, offset: int, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        os.pwrite(fd, data, offset)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def read(path: pathlib.Path, offset: int, length: int) -> bytes:
+    with open(path, "rb") as f:
+        f.seek(offset)
+        return f.read(length)
+
+
+def nbd_url(info: dict) -> str:
+    data = info["data"]
+    return f"nbd://{data['host']}:{data['port']}/{data['export_name']}"
+
+
+def nbd_size(info: dict) -> int:
+    done = subprocess.run(
+        ["nbdinfo", "--size", nbd_url(info)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return int(done.stdout)
+
+
+def nbd_reachable(info: dict) -> bool:
+    done = subprocess.run(
+        ["nbdinfo", "--size", nbd_url(info)], capture_output=True, timeout=60
+    )
+    return done.returncode == 0
+
+
+def nbd_io(info: dict, command: str) -> str:
+    """Run one qemu-io command against the export; its output."""
+    done = subprocess.run(
+        ["qemu-io", "-f", "raw", "-c", command, nbd_url(info)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert "failed" not in done.stdout, done.stdout
+    return done.stdout
