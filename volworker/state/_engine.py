@@ -36,13 +36,17 @@ def sqlite_path(url: URL) -> str | None:
 
 
 def create_engine(url: str | URL, *, sqlite_synchronous: str = "FULL") -> Engine:
-    """An engine for ``url``; an SQLite file's directory is created first."""
+    """An engine for ``url``; an SQLite file's directory is created first.
+
+    Errors never show statement parameters: rows hold secrets such as
+    ``provider_auth``, and errors end up in logs.
+    """
     url = sa.make_url(url)
     if url.get_backend_name() == "sqlite":
         return _sqlite_engine(url, sqlite_synchronous)
     # NOTE: pre_ping replaces a connection the server dropped while it sat in
     # the pool, so a batch after an outage reconnects instead of failing.
-    return sa.create_engine(url, pool_pre_ping=True)
+    return sa.create_engine(url, pool_pre_ping=True, hide_parameters=True)
 
 
 def _sqlite_engine(url: URL, synchronous: str) -> Engine:
@@ -52,12 +56,13 @@ def _sqlite_engine(url: URL, synchronous: str) -> Engine:
     if path is not None:
         parent = os.path.dirname(os.path.abspath(path))
         os.makedirs(parent, exist_ok=True)
-        engine = sa.create_engine(url)
+        engine = sa.create_engine(url, hide_parameters=True)
     else:
         # NOTE: an in-memory database lives as long as its one connection,
         # which the migrating thread and the store thread must share.
         engine = sa.create_engine(
             url,
+            hide_parameters=True,
             poolclass=StaticPool,
             connect_args={"check_same_thread": False},
         )

@@ -117,7 +117,7 @@ class Store:
         """Connect, upgrade the schema to head and start the worker thread."""
         with self._lock:
             if self._thread is not None:
-                raise StoreError(reason="started already")
+                raise StoreError(reason="a store starts only once")
             started = time.monotonic()
             engine = _engine.create_engine(
                 self.url, sqlite_synchronous=self.sqlite_synchronous

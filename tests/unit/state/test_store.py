@@ -201,10 +201,18 @@ def test_stop_is_idempotent_and_start_only_once(db_url: str) -> None:
     with pytest.raises(StoreNotRunning):
         store.submit(_get(new_id()))
     store.start()
-    with pytest.raises(Exception, match="started already"):
+    with pytest.raises(Exception, match="starts only once"):
         store.start()
     store.stop()
     store.stop()
+
+
+def test_errors_do_not_show_secrets(store: Store, call: Any) -> None:
+    fields = volume_fields(provider_auth="CHAP user s3cret-chap")
+    call(api.add_volume, **fields)
+    with pytest.raises(sa.exc.IntegrityError) as info:
+        call(api.add_volume, **fields)
+    assert "s3cret-chap" not in str(info.value)
 
 
 def test_a_cancelled_item_is_skipped(store: Store, call: Any, gate: Any) -> None:
