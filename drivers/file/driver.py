@@ -9,8 +9,11 @@ manage methods are in ``manage_methods``.
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any
 
 from oslo_config import cfg
@@ -24,6 +27,7 @@ from volworker.objects import Snapshot, Volume
 from . import images, names, nbd, stats, store, tools
 from .base import backend_call, gib
 from .exports import ExportRegistry, connector_host, export_from_attachment
+from .fsdir import Dir
 from .manage_methods import ManageMethods
 from .pools import Pool, PoolSet, make_dir, parse_pools, pool_problems
 from .tempfiles import clear_stale
@@ -96,6 +100,9 @@ class FileDriver(ManageMethods):
     def check_for_setup_error(self) -> None:
         problems = [p for pool in self.pools for p in pool_problems(pool)]
         problems += tools.missing_tools()
+        listen = nbd.listen_problem(self.configuration.nbd_host)
+        if listen:
+            problems.append(listen)
         if not os.access(self.exports.dir, os.W_OK | os.X_OK):
             problems.append(f"state directory {self.exports.dir} is not writable")
         if problems:
@@ -121,7 +128,8 @@ class FileDriver(ManageMethods):
                 **stats.totals(found),
                 "pools": found,
             }
-        return self._stats
+        # NOTE: a copy, so that a caller adding to it does not change the cache.
+        return copy.deepcopy(self._stats)
 
     # -- volumes ------------------------------------------------------------
 
@@ -147,34 +155,47 @@ class FileDriver(ManageMethods):
             if not store.delete_volume(root, volume_id):
                 LOG.info("Volume %s is not in its pool; nothing to delete", volume_id)
 
+    def _new_volume_from(
+        self,
+        volume: Volume,
+        source: Volume,
+        open_source: Callable[[Dir], AbstractContextManager[int]],
+        what: str,
+    ) -> None:
+        """Make ``volume`` a copy of what ``open_source`` opens in the pool
+        of ``source``."""
+        volume_id = names.check_uuid(volume.id, "volume")
+        size = gib(volume.size, f"size of volume {volume_id}")
+        with (
+            self._root(source) as src_root,
+            open_source(src_root) as src,
+            self._root(volume) as root,
+        ):
+            method = store.new_volume_from(root, volume_id, src, size)
+        self._copied(method, f"volume {volume_id} from {what}")
+
     @backend_call
     def create_volume_from_snapshot(
         self, volume: Volume, snapshot: Snapshot
     ) -> ModelUpdate:
-        volume_id = names.check_uuid(volume.id, "volume")
-        size = gib(volume.size, f"size of volume {volume_id}")
         source_id, snapshot_id = self._snapshot_ids(snapshot)
-        with (
-            self._root(snapshot.volume) as src_root,
-            store.open_snapshot(src_root, source_id, snapshot_id) as src,
-            self._root(volume) as root,
-        ):
-            method = store.new_volume_from(root, volume_id, src, size)
-        self._copied(method, f"volume {volume_id} from snapshot {snapshot_id}")
+        self._new_volume_from(
+            volume,
+            snapshot.volume,
+            lambda root: store.open_snapshot(root, source_id, snapshot_id),
+            f"snapshot {snapshot_id}",
+        )
         return None
 
     @backend_call
     def create_cloned_volume(self, volume: Volume, src_vref: Volume) -> ModelUpdate:
-        volume_id = names.check_uuid(volume.id, "volume")
-        size = gib(volume.size, f"size of volume {volume_id}")
         source_id = names.check_uuid(src_vref.id, "source volume")
-        with (
-            self._root(src_vref) as src_root,
-            store.open_volume(src_root, source_id) as src,
-            self._root(volume) as root,
-        ):
-            method = store.new_volume_from(root, volume_id, src, size)
-        self._copied(method, f"volume {volume_id} from volume {source_id}")
+        self._new_volume_from(
+            volume,
+            src_vref,
+            lambda root: store.open_volume(root, source_id),
+            f"volume {source_id}",
+        )
         return None
 
     @backend_call

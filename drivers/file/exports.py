@@ -1,10 +1,10 @@
 """Which volume is exported to whom, kept in ``<state_dir>/nbd``.
 
-One record per export, ``volume-<id>.<export name>.json``, written before its
-qemu-nbd starts and removed after it stops, so the records survive a worker
-restart and say what must be served (or stopped) again. The pid file of an
-export is ``<export name>.pid``. A volume is exported to one connector host
-at a time (no multiattach).
+One record per export, ``<key>.json`` (``volume-<id>.<hash of the export
+name>``), written before its qemu-nbd starts and removed after it stops, so
+the records survive a worker restart and say what must be served (or
+stopped) again. The pid file of an export is ``<key>.pid``. A volume is
+exported to one connector host at a time (no multiattach).
 """
 
 from __future__ import annotations
@@ -86,12 +86,10 @@ class ExportRegistry:
     # -- records ----------------------------------------------------------
 
     def pid_file(self, export: Export) -> str:
-        return os.path.join(self.dir, f"{export.export_name}.pid")
+        return os.path.join(self.dir, f"{export.key}.pid")
 
     def _record(self, export: Export) -> str:
-        return os.path.join(
-            self.dir, f"volume-{export.volume_id}.{export.export_name}.json"
-        )
+        return os.path.join(self.dir, f"{export.key}.json")
 
     def _write(self, export: Export) -> None:
         path = self._record(export)

@@ -10,6 +10,8 @@ pid file and export name (pids get reused).
 from __future__ import annotations
 
 import contextlib
+import errno
+import hashlib
 import logging
 import os
 import random
@@ -28,6 +30,7 @@ __all__ = [
     "Export",
     "PortInUse",
     "candidate_ports",
+    "listen_problem",
     "parse_port_range",
     "running_pid",
     "serves",
@@ -50,6 +53,13 @@ class Export:
     host: str
     port: int
     export_name: str
+
+    @property
+    def key(self) -> str:
+        """A name for the export's files that does not give its export name
+        away (the export name is what keeps others off the export)."""
+        digest = hashlib.sha256(self.export_name.encode()).hexdigest()[:16]
+        return f"volume-{self.volume_id}.{digest}"
 
     def connection_info(self) -> dict[str, Any]:
         return {
@@ -83,23 +93,50 @@ def parse_port_range(text: str) -> tuple[int, int] | None:
     return low, high
 
 
-def _bindable(host: str, port: int) -> bool:
+def _cannot_listen(host: str, exc: OSError) -> exception.VolumeBackendAPIException:
+    return exception.VolumeBackendAPIException(
+        data=f"cannot listen on nbd_host {host}: {exc.strerror or exc}"
+    )
+
+
+def _bound(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as sock:
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
         # NOTE: qemu-nbd sets SO_REUSEADDR too, so a port in TIME_WAIT is free.
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError:
+        sock.bind((host, port))
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def listen_problem(host: str) -> str | None:
+    """Why exports cannot listen on ``host``, or None when they can."""
+    try:
+        _bound(host, 0).close()
+    except OSError as exc:
+        return str(_cannot_listen(host, exc).msg)
+    return None
+
+
+def _bindable(host: str, port: int) -> bool:
+    try:
+        _bound(host, port).close()
+    except OSError as exc:
+        if exc.errno in (errno.EADDRINUSE, errno.EACCES):
             return False
-        return True
+        raise _cannot_listen(host, exc) from exc
+    return True
 
 
 def _os_port(host: str) -> int:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
+    try:
+        with _bound(host, 0) as sock:
+            return int(sock.getsockname()[1])
+    except OSError as exc:
+        raise _cannot_listen(host, exc) from exc
 
 
 def candidate_ports(

@@ -39,10 +39,15 @@ class TempFile:
         self.fd = -1
 
     def __enter__(self) -> TempFile:
-        self._dir = self._root.subdir(TMP_DIR, create=True)
-        assert self._dir is not None
+        tmp = self._root.subdir(TMP_DIR, create=True)
+        assert tmp is not None
         self.name = f"{self._purpose}.{secrets.token_hex(8)}"
-        self.fd = self._dir.open_file(self.name, os.O_RDWR | os.O_CREAT | os.O_EXCL)
+        try:
+            self.fd = tmp.open_file(self.name, os.O_RDWR | os.O_CREAT | os.O_EXCL)
+        except BaseException:
+            tmp.close()
+            raise
+        self._dir = tmp
         fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         return self
 

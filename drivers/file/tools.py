@@ -32,6 +32,16 @@ def fd_path(fd: int) -> str:
     return f"/dev/fd/{fd}"
 
 
+def _shown(cmd: Sequence[str]) -> str:
+    """The command for logs and errors, without secrets.
+
+    NOTE: an NBD export name is what keeps others off the export.
+    """
+    return " ".join(
+        "--export-name=***" if arg.startswith("--export-name=") else arg for arg in cmd
+    )
+
+
 def missing_tools() -> list[str]:
     """One line for each tool the driver needs that is not on PATH."""
     return [
@@ -50,7 +60,7 @@ def run(
 ) -> subprocess.CompletedProcess[str]:
     """Run ``cmd``; VolumeBackendAPIException when it overruns, or when it
     fails and ``check`` is set."""
-    shown = " ".join(cmd)
+    shown = _shown(cmd)
     started = time.monotonic()
     try:
         done = subprocess.run(

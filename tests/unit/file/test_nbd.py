@@ -3,6 +3,7 @@ worker restart."""
 
 from __future__ import annotations
 
+import logging
 import os
 import random
 import signal
@@ -232,3 +233,24 @@ def test_extend_is_seen_by_the_next_export(driver: FileDriver) -> None:
     assert nbd_size(driver.initialize_connection(vol, CLIENT)) == 2 * GiB
     stats = driver.get_volume_stats(refresh=True)
     assert all(p["online_extend_support"] is False for p in stats["pools"])
+
+
+def test_export_names_stay_out_of_logs(
+    driver: FileDriver, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="volworker_drivers.file")
+    info = driver.initialize_connection(created(driver), CLIENT)
+    assert "--export-name=***" in caplog.text
+    assert info["data"]["export_name"] not in caplog.text
+
+
+def test_an_address_the_host_does_not_have(build: Build) -> None:
+    driver = build(setup=False, nbd_host="203.0.113.1")  # TEST-NET-3
+    driver.do_setup(CTX)
+    with pytest.raises(exception.VolumeBackendAPIException) as err:
+        driver.check_for_setup_error()
+    assert "cannot listen on nbd_host 203.0.113.1" in str(err.value)
+    with pytest.raises(exception.VolumeBackendAPIException, match=r"203\.0\.113\.1"):
+        driver.initialize_connection(created(driver), CLIENT)
+    assert driver.exports.exports() == []
+    assert os.listdir(driver.exports.dir) == []

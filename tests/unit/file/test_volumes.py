@@ -136,7 +136,9 @@ def test_stats(build: Build) -> None:
     assert alpha["thin_provisioning_support"] is True
     assert alpha["thick_provisioning_support"] is False
     assert alpha["multiattach"] is False and alpha["QoS_support"] is False
-    assert driver.get_volume_stats() is stats  # cached until refresh
+    created(driver)
+    assert driver.get_volume_stats() == stats  # cached until refresh
+    assert driver.get_volume_stats(refresh=True)["pools"][0]["total_volumes"] == 2
 
 
 def test_stats_of_a_lost_pool(driver: FileDriver, tmp_path: pathlib.Path) -> None:
