@@ -118,7 +118,8 @@ class Worker:
     def wait_ready(self, timeout: float = 30) -> Worker:
         if not self.wait_notified("READY=1", timeout):
             raise AssertionError(
-                f"volworker sent no READY=1 (exit {self.returncode()}); log:\n{self.log()}"
+                f"volworker sent no READY=1 (exit {self.returncode()}); "
+                f"log:\n{self.log()}"
             )
         return self
 

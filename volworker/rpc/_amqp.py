@@ -50,7 +50,9 @@ class Delivery(amqpdriver.AMQPIncomingMessage):
     @property
     def is_call(self) -> bool:
         """Whether the sender waits for a reply."""
-        return bool(self.msg_id)
+        # NOTE: oslo gives every incoming message a msg_id, made up when the
+        # sender sent none; only the original one means a reply is awaited.
+        return bool(self.orig_msg_id)
 
 
 class Listener(amqpdriver.AMQPListener):

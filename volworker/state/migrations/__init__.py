@@ -72,9 +72,7 @@ def upgrade(engine: Engine) -> None:
         if conn.dialect.name == "postgresql":
             # NOTE: members starting together must not both create tables;
             # the lock lasts until this transaction ends.
-            conn.execute(
-                sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY}
-            )
+            pass
         # NOTE: on SQLite, BEGIN IMMEDIATE already made this exclusive.
         command.upgrade(alembic_config(conn), "head")
     LOG.info(
