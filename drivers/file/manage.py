@@ -24,7 +24,7 @@ from . import names
 from .fsdir import Dir
 from .store import GiB
 
-__all__ = ["adopt", "entry", "reference_size", "release"]
+__all__ = ["adopt", "entry", "reference_size", "release", "size_gb"]
 
 LOG = logging.getLogger(__name__)
 

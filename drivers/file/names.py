@@ -31,6 +31,7 @@ __all__ = [
     "reference_name",
     "snapshot_dir",
     "snapshot_file",
+    "snapshot_id_of",
     "volume_file",
     "volume_id_of",
 ]

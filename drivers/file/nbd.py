@@ -145,10 +145,11 @@ def candidate_ports(
     """Ports that look free now, best first; a race for one is still
     possible, so the caller moves on to the next on PortInUse."""
     if port_range is None:
-        while True:
+        for _ in range(100):
             port = _os_port(host)
             if port not in reserved:
                 yield port
+        return
     ports = [p for p in range(port_range[0], port_range[1] + 1) if p not in reserved]
     # NOTE: a random order keeps concurrent exports from racing for one port.
     random.shuffle(ports)

@@ -30,7 +30,10 @@ file_opts: list[cfg.Opt] = [
         default="",
         help="TCP ports for NBD exports, as FIRST-LAST (e.g. 10809-10999), "
         "one port per attached volume. Empty lets the operating system pick "
-        "a free port for each export.",
+        "a free port for each export. An export keeps its port across worker "
+        "restarts, so in production choose a range outside the ephemeral "
+        "ports (net.ipv4.ip_local_port_range), where no outgoing connection "
+        "can take it meanwhile.",
     ),
     cfg.IntOpt(
         "file_convert_timeout",

@@ -33,6 +33,7 @@ __all__ = [
     "probe_reflink",
     "replace_volume_from",
     "snapshot_names",
+    "snapshots_dir",
 ]
 
 LOG = logging.getLogger(__name__)

@@ -18,6 +18,7 @@ conftest can hand them over generically::
 
 from __future__ import annotations
 
+import atexit
 import os
 import pathlib
 from typing import Any
@@ -68,6 +69,17 @@ def stop_exports(driver: VolumeDriver) -> None:
         nbd.stop(registry.pid_file(export), export.export_name)
 
 
+_BUILT: list[FileDriver] = []
+
+
+@atexit.register
+def _stop_leftover_exports() -> None:
+    # NOTE: a contract test that fails half-way may leave an export behind;
+    # no qemu-nbd a harness started outlives the test run.
+    for driver in _BUILT:
+        stop_exports(driver)
+
+
 class FileHarness(DriverHarness):
     name = "file"
     backend = "file1"
@@ -88,6 +100,11 @@ class FileHarness(DriverHarness):
             file_pools=[f"{name}:{base / name}" for name in POOLS],
         )
         return self.setup(FileDriver(config))
+
+    def setup(self, driver: VolumeDriver) -> VolumeDriver:
+        super().setup(driver)
+        _BUILT.append(_file_driver(driver))
+        return driver
 
     def restart(self, driver: VolumeDriver, tmp_path: pathlib.Path) -> VolumeDriver:
         return self.setup(FileDriver(driver.configuration))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 
 import pytest
 import sqlalchemy as sa
@@ -87,3 +88,29 @@ def test_upgrade_at_head_does_not_load_alembic(db_url: str) -> None:
         [sys.executable, "-c", probe], check=True, capture_output=True, text=True
     )
     assert out.stdout.strip() == "[]"
+
+
+def test_members_starting_together_upgrade_once(db_url: str) -> None:
+    engines = [_engine.create_engine(db_url) for _ in range(4)]
+    barrier = threading.Barrier(len(engines))
+    errors: list[BaseException] = []
+
+    def start(engine: sa.Engine) -> None:
+        barrier.wait()
+        try:
+            migrations.upgrade(engine)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start, args=(e,)) for e in engines]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    try:
+        assert errors == []
+        assert migrations.current_revision(engines[0]) == migrations.HEAD_REVISION
+        assert _differences(engines[0]) == []
+    finally:
+        for engine in engines:
+            engine.dispose()
