@@ -72,7 +72,9 @@ def upgrade(engine: Engine) -> None:
         if conn.dialect.name == "postgresql":
             # NOTE: members starting together must not both create tables;
             # the lock lasts until this transaction ends.
-            pass
+            conn.execute(
+                sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY}
+            )
         # NOTE: on SQLite, BEGIN IMMEDIATE already made this exclusive.
         command.upgrade(alembic_config(conn), "head")
     LOG.info(
