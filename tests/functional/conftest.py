@@ -53,11 +53,11 @@ def client() -> Iterator[Callable[[Worker], VolumeAPI]]:
 
 
 @pytest.fixture
-def notifications() -> Iterator[Callable[[Worker], Notifications]]:
+def notifications() -> Iterator[Callable[..., Notifications]]:
     listeners: list[Notifications] = []
 
-    def make(worker: Worker) -> Notifications:
-        listener = Notifications(f"volworker.{worker.host}@")
+    def make(*workers: Worker) -> Notifications:
+        listener = Notifications(*(f"volworker.{w.host}@" for w in workers))
         listeners.append(listener)
         return listener
 

@@ -83,8 +83,8 @@ class Collector:
 class Notifications(Collector):
     """Every notification of one publisher (``volworker.<host>@<backend>``)."""
 
-    def __init__(self, publisher_prefix: str) -> None:
-        self.prefix = publisher_prefix
+    def __init__(self, *publisher_prefixes: str) -> None:
+        self.prefixes = publisher_prefixes
         exchange = kombu.Exchange("openstack", type="topic", durable=False)
         super().__init__(exchange, "notifications.*")
 
@@ -93,7 +93,7 @@ class Notifications(Collector):
             return [
                 m
                 for m in self.messages
-                if m.get("publisher_id", "").startswith(self.prefix)
+                if m.get("publisher_id", "").startswith(self.prefixes)
                 and (event_type is None or m["event_type"] == event_type)
             ]
 

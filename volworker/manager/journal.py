@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session
 
 from volworker import exception
@@ -116,20 +117,26 @@ def accept(
         session, request.message_id
     ):
         return None
-    if creates and not _new_record(session, service, kind, request.args):
+    try:
+        # NOTE: another member of a cluster may journal the same create or
+        # the same message at the same moment; the loser is the duplicate.
+        with session.begin_nested():
+            if creates and not _new_record(session, service, kind, request.args):
+                return None
+            return api.add_operation(
+                session,
+                message_id=request.message_id,
+                service=service,
+                action=request.action,
+                resource_type=kind,
+                resource_id=resource_id,
+                args=request.args,
+                request_id=request.context.request_id,
+                state="accepted",
+                owner=owner,
+            )
+    except sa_exc.IntegrityError:
         return None
-    return api.add_operation(
-        session,
-        message_id=request.message_id,
-        service=service,
-        action=request.action,
-        resource_type=kind,
-        resource_id=resource_id,
-        args=request.args,
-        request_id=request.context.request_id,
-        state="accepted",
-        owner=owner,
-    )
 
 
 def begin(
