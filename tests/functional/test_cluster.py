@@ -70,11 +70,26 @@ def _intervals(pg: str) -> dict[str, list[tuple[Any, Any, str]]]:
     return by_volume
 
 
+def _all_done(events: Notifications, event: str, objects: list[dict[str, Any]]) -> None:
+    for obj in objects:
+        events.wait_event(event, obj["id"], timeout=60)
+
+
+def _assert_never_overlapped(pg: str, members: set[str]) -> None:
+    intervals = _intervals(pg)
+    owners = {owner for spans in intervals.values() for _, _, owner in spans}
+    assert owners == members  # both members did work
+    for volume_id, spans in intervals.items():
+        spans.sort()
+        for (_, end, _), (start, _, _) in itertools.pairwise(spans):
+            assert end <= start, f"operations on {volume_id} overlapped"
+
+
 def test_cluster_members_share_volumes_and_never_overlap(
     cluster: tuple[Worker, Worker],
     pg_url: str,  # noqa: F811 - the fixture imported above
     client: Callable[[Worker], VolumeAPI],
-    notifications: Callable[[Worker], Notifications],
+    notifications: Callable[..., Notifications],
 ) -> None:
     first, second = cluster
     api = client(first)
@@ -82,52 +97,37 @@ def test_cluster_members_share_volumes_and_never_overlap(
     servers = [first.server("b1"), second.server("b1"), "c1@b1"]
     rotation = itertools.cycle(servers)
 
-    def done(event: str, object_id: str) -> None:
-        events.wait_event(event, object_id, timeout=60)
-
     volumes = [new_volume(first, "b1", host=next(rotation)) for _ in range(VOLUMES)]
     for volume in volumes:
         api.create_volume(volume)
-    for volume in volumes:
-        done("volume.create.end", volume["id"])
+    _all_done(events, "volume.create.end", volumes)
 
     # Snapshots and clones of every volume, sent through every queue at once.
-    snapshots, clones = [], []
-    for volume in volumes:
-        for _ in range(SNAPSHOTS_PER_VOLUME):
-            snapshot = new_snapshot(volume)
-            snapshots.append(snapshot)
-            api.create_snapshot(next(rotation), snapshot)
-        clone = new_volume(first, "b1", host=next(rotation), source_volid=volume["id"])
-        clones.append(clone)
-        api.create_volume(clone)
+    snapshots = [new_snapshot(v) for v in volumes for _ in range(SNAPSHOTS_PER_VOLUME)]
+    clones = [
+        new_volume(first, "b1", host=next(rotation), source_volid=v["id"])
+        for v in volumes
+    ]
     for snapshot in snapshots:
-        done("snapshot.create.end", snapshot["id"])
+        api.create_snapshot(next(rotation), snapshot)
     for clone in clones:
-        done("volume.create.end", clone["id"])
+        api.create_volume(clone)
+    _all_done(events, "snapshot.create.end", snapshots)
+    _all_done(events, "volume.create.end", clones)
 
-    for server in servers:
+    for server in servers:  # every member answers for every volume
         for volume in volumes + clones:
             assert api.get_volume(server, volume["id"])["status"] == "available"
 
     for snapshot in snapshots:
         api.delete_snapshot(next(rotation), snapshot)
-    for snapshot in snapshots:
-        done("snapshot.delete.end", snapshot["id"])
+    _all_done(events, "snapshot.delete.end", snapshots)
     for volume in volumes + clones:
         api.delete_volume({**volume, "host": next(rotation)})
-    for volume in volumes + clones:
-        done("volume.delete.end", volume["id"])
+    _all_done(events, "volume.delete.end", volumes + clones)
 
     errors = [m["event_type"] for m in events.events() if ".error" in m["event_type"]]
     assert errors == []
     for server in servers:
         assert api.list_volumes(server) == []
-
-    intervals = _intervals(pg_url)
-    owners = {owner for spans in intervals.values() for _, _, owner in spans}
-    assert owners == {first.server("b1"), second.server("b1")}  # both did work
-    for volume_id, spans in intervals.items():
-        spans.sort()
-        for (_, end, _), (start, _, _) in itertools.pairwise(spans):
-            assert end <= start, f"operations on {volume_id} overlapped"
+    _assert_never_overlapped(pg_url, {first.server("b1"), second.server("b1")})
