@@ -244,8 +244,10 @@ def test_pool_allocations_count_what_occupies_a_pool(call: Any) -> None:
         api.add_volume,
         **volume_fields(service="other@lvm", host="other@lvm#a", size=64),
     )
+    call(api.add_volume, **volume_fields(host=service, size=128))
     assert call(api.pool_allocations, service) == {
         "a": {"allocated_capacity_gb": 15, "total_volumes": 4},
         "b": {"allocated_capacity_gb": 32, "total_volumes": 1},
+        None: {"allocated_capacity_gb": 128, "total_volumes": 1},
     }
     assert call(api.pool_allocations, "nobody@lvm") == {}
