@@ -12,17 +12,23 @@ import pytest
 
 from tests.contract.harness import DriverHarness
 from tests.contract.harness_fake import FakeHarness
+from tests.contract.harness_file import FileHarness, XfsFileHarness
+from tests.contract.xfs import xfs_mount  # noqa: F401 - a fixture for file-xfs
 from volworker.driver import Feature, VolumeDriver
 from volworker.objects import Snapshot, Volume
 
-HARNESSES: list[DriverHarness] = [FakeHarness()]
+HARNESSES: list[DriverHarness] = [FakeHarness(), FileHarness(), XfsFileHarness()]
 
 GiB = 1024**3
 
 
 @pytest.fixture(params=HARNESSES, ids=lambda h: h.name)
 def harness(request: pytest.FixtureRequest) -> DriverHarness:
-    return request.param  # type: ignore[no-any-return]
+    """A driver's harness, given the fixtures it names (e.g. xfs_mount)."""
+    chosen: DriverHarness = request.param
+    for name in chosen.fixtures:
+        chosen.provide(name, request.getfixturevalue(name))
+    return chosen
 
 
 class Backend:
@@ -67,6 +73,7 @@ class Backend:
         for volume, connector in list(self.attached.values()):
             self.driver.terminate_connection(volume, connector)
         self.attached.clear()
+        self.harness.close(self.driver)
 
 
 def apply(obj: Any, update: dict[str, Any] | None) -> Any:

@@ -23,6 +23,8 @@ def make_config(
 ) -> BackendConfig:
     """A private ConfigOpts with one backend section set to ``options``."""
     conf = cfg.ConfigOpts()
+    # NOTE: option defaults such as file_pools' refer to $state_path.
+    conf.register_opt(cfg.StrOpt("state_path", default=str(tmp_path)))
     conf([], project="volworker-test")
     register_backend(conf, backend)
     register_backend(conf, backend, driver_cls.get_driver_options())
@@ -34,6 +36,15 @@ def make_config(
 class DriverHarness(abc.ABC):
     #: pytest id of the harness
     name: str
+    #: pytest fixtures the harness needs, handed over through provide()
+    fixtures: tuple[str, ...] = ()
+
+    def provide(self, fixture: str, value: Any) -> None:
+        """Take the value of one of ``fixtures``."""
+        setattr(self, fixture, value)
+
+    def close(self, driver: VolumeDriver) -> None:  # noqa: B027 - optional hook
+        """Release what the test's driver holds outside the process."""
 
     @abc.abstractmethod
     def build(self, tmp_path: pathlib.Path) -> VolumeDriver:

@@ -23,10 +23,8 @@ import os
 import pathlib
 from typing import Any
 
-from oslo_config import cfg
-
-from tests.contract.harness import DriverHarness
-from volworker.driver import BackendConfig, VolumeDriver, register_backend
+from tests.contract.harness import DriverHarness, make_config
+from volworker.driver import BackendConfig, VolumeDriver
 from volworker_drivers.file import nbd
 from volworker_drivers.file.copy import clone_into
 from volworker_drivers.file.driver import FileDriver
@@ -37,20 +35,8 @@ POOLS = ("alpha", "beta")
 
 
 def file_config(tmp_path: pathlib.Path, backend: str, **options: Any) -> BackendConfig:
-    """A private ConfigOpts with one file backend set to ``options``.
-
-    NOTE: unlike harness.make_config it registers ``state_path``: the
-    default of ``file_pools`` refers to it, and register_backend reads
-    [backend_defaults] values (templates resolved) as it registers them.
-    """
-    conf = cfg.ConfigOpts()
-    conf.register_opt(cfg.StrOpt("state_path", default=str(tmp_path)))
-    conf([], project="volworker-test")
-    register_backend(conf, backend)
-    register_backend(conf, backend, FileDriver.get_driver_options())
-    for name, value in options.items():
-        conf.set_override(name, value, group=backend)
-    return BackendConfig(conf, backend, host="test-host", state_path=str(tmp_path))
+    """A private configuration with one file backend set to ``options``."""
+    return make_config(tmp_path, backend, FileDriver, **options)
 
 
 def _file_driver(driver: VolumeDriver) -> FileDriver:
@@ -108,6 +94,9 @@ class FileHarness(DriverHarness):
 
     def restart(self, driver: VolumeDriver, tmp_path: pathlib.Path) -> VolumeDriver:
         return self.setup(FileDriver(driver.configuration))
+
+    def close(self, driver: VolumeDriver) -> None:
+        stop_exports(driver)
 
     def plant_volume(
         self, driver: VolumeDriver, name: str, size_gb: int
