@@ -193,6 +193,12 @@ class Backend:
         manager.start()
         self.manager = manager
         recovered = await manager.recover()
+        if self.cluster:
+            # NOTE: exports live on the member that made them; a member
+            # cannot tell which of a shared backend's exports are its own.
+            LOG.info("Backend %s is clustered: exports are not restored", self.name)
+        else:
+            await manager.restore_exports()
         if recovered:
             LOG.info(
                 "Backend %s: %d journaled operation(s) to finish", self.name, recovered

@@ -70,7 +70,8 @@ async def initialize_connection(op: Operation) -> dict[str, Any]:
     return info
 
 
-async def _detach(op: Operation, connector: dict[str, Any] | None, force: bool) -> None:
+async def _detach(op: Operation, connector: dict[str, Any] | None, force: bool) -> str:
+    """End the connection; return the volume's status afterwards."""
     _, volume = await op.load_volume(op.resource_id)
     await op.manager.call_driver(
         op.request_id, "terminate_connection", volume, connector, force=force
@@ -79,7 +80,7 @@ async def _detach(op: Operation, connector: dict[str, Any] | None, force: bool) 
     remaining = await op.db(_forget, volume.id, host)
     if not remaining:
         await op.driver("remove_export", op.context, volume)
-    await op.finish(status="in-use" if remaining else "available")
+    return "in-use" if remaining else "available"
 
 
 async def terminate_connection(op: Operation) -> None:
@@ -87,10 +88,13 @@ async def terminate_connection(op: Operation) -> None:
     if connector is None and not op.args["force"]:
         raise exception.InvalidInput(reason="connector may be null only with force")
     await op.begin(None)
-    await _detach(op, connector, op.args["force"])
+    await op.finish(status=await _detach(op, connector, op.args["force"]))
 
 
 async def rollback_initialize_connection(op: Operation) -> None:
     """After a crash mid-attach: the caller has given up, so undo it."""
     await op.begin(None)
-    await _detach(op, op.args["connector"], True)
+    status = await _detach(op, op.args["connector"], True)
+    await op.roll_back(
+        "the worker restarted before the attachment was handed out", status=status
+    )

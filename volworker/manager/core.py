@@ -68,8 +68,12 @@ HANDLERS: dict[str, Handler] = {
     "terminate_connection": connections.terminate_connection,
 }
 
+#: What undoes an operation a restart interrupted while it was running, for
+#: the actions that cannot simply be done again.
 ROLLBACKS: dict[str, Handler] = {
     "initialize_connection": connections.rollback_initialize_connection,
+    "manage_existing": volumes.rollback_manage_existing,
+    "manage_existing_snapshot": snapshots.rollback_manage_existing_snapshot,
 }
 
 _STOP = object()
@@ -370,6 +374,41 @@ class Manager:
             )
             self._spawn(self._run(op, ticket, handler), self._waiting)
         return len(pending)
+
+    async def restore_exports(self) -> int:
+        """Have the driver restore (and prune) every volume's exports.
+
+        Queued per volume like any operation, after the recovered ones and
+        before new requests; returns how many volumes were queued.
+        """
+        records = await self.store.run(
+            functools.partial(api.list_volumes, service=self.service)
+        )
+        queued = 0
+        for record in records:
+            if record["status"] in ("available", "in-use"):
+                ticket = self.ordering.enqueue({record["id"]})
+                self._spawn(self._ensure_export(record["id"], ticket), self._waiting)
+                queued += 1
+        return queued
+
+    async def _ensure_export(self, volume_id: str, ticket: Ticket) -> None:
+        try:
+            async with ticket, self.locks.hold(ticket.keys, "recovery"):
+                _, volume = await self.store.run(
+                    functools.partial(
+                        journal.load_volume, service=self.service, volume_id=volume_id
+                    )
+                )
+                await self.call_driver(
+                    "recovery", "ensure_export", RequestContext.admin(), volume
+                )
+        except exception.VolworkerError as exc:
+            LOG.warning(
+                "Could not restore the exports of volume %s: %s", volume_id, exc
+            )
+        finally:
+            ticket.release()
 
     async def stop(self, timeout: float) -> bool:
         """Stop taking work, let running operations finish within

@@ -136,6 +136,30 @@ class Operation:
         )
         return record
 
+    async def roll_back(self, reason: str, **fields: Any) -> None:
+        """Close an operation a restart interrupted, undone: the object gets
+        ``fields`` and an ``.error`` notification says what happened."""
+        record = await self.db(
+            journal.finish,
+            self.manager.service,
+            self.seq,
+            self.spec.kind,
+            self.resource_id,
+            fields=fields,
+            state="rolled_back",
+            error=reason,
+        )
+        payload = dict(record or self.record or {"id": self.resource_id})
+        payload["error"] = reason
+        self._notify("error", payload)
+        LOG.warning(
+            "[%s] %s %s rolled back: %s",
+            self.request_id,
+            self.request.action,
+            self.resource_id,
+            reason,
+        )
+
     async def fail(self, error: BaseException) -> None:
         """Close the operation as failed and leave the object honest."""
         message = str(error) or type(error).__name__

@@ -20,6 +20,7 @@ __all__ = [
     "manage_existing",
     "model_fields",
     "revert_to_snapshot",
+    "rollback_manage_existing",
 ]
 
 LOG = logging.getLogger(__name__)
@@ -208,3 +209,17 @@ async def copy_volume_to_image(op: Operation) -> None:
         "copy_volume_to_image", op.context, volume, images, op.args["image_meta"]
     )
     await op.finish()
+
+
+async def rollback_manage_existing(op: Operation) -> None:
+    """After a crash mid-manage: release whatever was adopted."""
+    volume: Volume = await op.begin(None)
+    try:
+        await op.driver("unmanage", volume)
+    except exception.VolworkerError as exc:
+        LOG.info("[%s] Nothing adopted to release: %s", op.request_id, exc)
+    await op.roll_back(
+        "the worker restarted while managing the object; it was left "
+        "unmanaged on the backend",
+        status="error",
+    )
