@@ -1,0 +1,93 @@
+"""What arrives over the wire is checked and named when wrong."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+
+from volworker import exception
+from volworker.rpc import validate
+from volworker.rpc.validate import BackendIdentity
+
+IDENT = BackendIdentity("h1", "b1", None, ("gold", "silver"))
+CLUSTERED = BackendIdentity("h1", "b1", "c1", ("gold",))
+
+
+def _volume(**fields: Any) -> dict[str, Any]:
+    return {"id": str(uuid.uuid4()), "size": 1, "host": "h1@b1", **fields}
+
+
+def test_volume_is_canonical_and_gets_the_default_pool() -> None:
+    raw = _volume(id=str(uuid.uuid4()).upper(), name="db", extra="ignored")
+    checked = validate.volume(raw, IDENT, 100)
+    assert checked["id"] == raw["id"].lower()
+    assert checked["host"] == "h1@b1#gold"
+    assert checked["name"] == "db" and "extra" not in checked
+
+
+@pytest.mark.parametrize(
+    ("fields", "named"),
+    [
+        ({"id": "../../etc/passwd"}, "volume.id"),
+        ({"id": 7}, "volume.id"),
+        ({"size": 0}, "volume.size"),
+        ({"size": -3}, "volume.size"),
+        ({"size": 10**12}, "volume.size"),
+        ({"size": True}, "volume.size"),
+        ({"size": "1"}, "volume.size"),
+        ({"host": "h2@b1"}, "another host"),
+        ({"host": "h1@b2"}, "backend"),
+        ({"host": "h1@b1#bronze"}, "bronze"),
+        ({"name": "x" * 300}, "volume.name"),
+        ({"name": "bad\x00name"}, "control"),
+        ({"metadata": {"k": {"nested": 1}}}, "metadata"),
+        ({"volume_type": {"name": 3}}, "volume_type.name"),
+        ({"snapshot_id": "nope"}, "snapshot_id"),
+    ],
+)
+def test_bad_volume_fields_are_named(fields: dict[str, Any], named: str) -> None:
+    with pytest.raises(exception.InvalidInput, match=named):
+        validate.volume(_volume(**fields), IDENT, 100)
+
+
+def test_at_most_one_source() -> None:
+    two = _volume(snapshot_id=str(uuid.uuid4()), source_volid=str(uuid.uuid4()))
+    with pytest.raises(exception.InvalidInput, match="more than one source"):
+        validate.volume(two, IDENT, 100)
+
+
+def test_a_cluster_member_accepts_other_members_and_the_cluster() -> None:
+    for host in ("h2@b1", "c1@b1#gold"):
+        assert validate.volume(_volume(host=host), CLUSTERED, 100)["host"].endswith(
+            "#gold"
+        )
+
+
+@pytest.mark.parametrize(
+    "value", [None, {}, {"host": ""}, {"host": 3}, {"host": "x", "multipath": "yes"}]
+)
+def test_bad_connectors(value: Any) -> None:
+    with pytest.raises(exception.InvalidInput, match="connector"):
+        validate.connector(value)
+
+
+def test_connector_may_be_null_where_allowed() -> None:
+    assert validate.connector(None, optional=True) is None
+
+
+@pytest.mark.parametrize(
+    ("value", "named"),
+    [({}, "source-name"), ([], "ref"), ({"source-name": 5}, "source-name")],
+)
+def test_bad_manage_refs(value: Any, named: str) -> None:
+    with pytest.raises(exception.InvalidInput, match=named):
+        validate.manage_ref(value)
+
+
+def test_image_meta_formats() -> None:
+    good = {"id": str(uuid.uuid4()), "disk_format": "qcow2"}
+    assert validate.image_meta(good)["disk_format"] == "qcow2"
+    with pytest.raises(exception.InvalidInput, match="disk_format"):
+        validate.image_meta({**good, "disk_format": "vmdk"})
