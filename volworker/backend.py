@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import datetime
 import logging
 from typing import Any
 
@@ -188,6 +189,9 @@ class Backend:
             image_service=shared.image_service,
             executor=shared.executor,
             max_concurrent=conf.max_concurrent_operations,
+            journal_retention=datetime.timedelta(
+                days=conf.database.journal_retention_days
+            ),
         )
         manager.stats = stats
         manager.start()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import datetime
 import functools
 import logging
 import time
@@ -78,6 +79,9 @@ ROLLBACKS: dict[str, Handler] = {
 
 _STOP = object()
 
+#: Seconds between two purges of the journal's finished entries.
+PURGE_INTERVAL = 6 * 3600
+
 
 class Manager:
     """Runs one backend's operations; lives on the event loop."""
@@ -94,6 +98,7 @@ class Manager:
         image_service: ImageService,
         executor: concurrent.futures.Executor,
         max_concurrent: int,
+        journal_retention: datetime.timedelta = datetime.timedelta(days=7),
     ) -> None:
         self.service = service
         self.owner = owner
@@ -104,11 +109,13 @@ class Manager:
         self.image_service = image_service
         self.executor = executor
         self.ordering = Ordering(max_concurrent)
+        self.journal_retention = journal_retention
         self.stats: dict[str, Any] = {}
         self.on_publish_request: Callable[[], None] = lambda: None
         self._loop = asyncio.get_running_loop()
         self._intake: asyncio.Queue[Any] = asyncio.Queue()
         self._intake_task: asyncio.Task[None] | None = None
+        self._housekeeping: asyncio.Future[None] = self._loop.create_future()
         self._waiting: set[asyncio.Task[None]] = set()
         self._running: set[asyncio.Task[None]] = set()
 
@@ -133,6 +140,24 @@ class Manager:
 
     def start(self) -> None:
         self._intake_task = self._loop.create_task(self._intake_loop())
+        self._housekeeping = self._loop.create_task(self._purge_journal())
+
+    async def _purge_journal(self) -> None:
+        """Drop finished journal entries past their retention, now and then."""
+        while True:
+            cutoff = datetime.datetime.now(datetime.UTC) - self.journal_retention
+            try:
+                purged = await self.store.run(
+                    functools.partial(
+                        api.purge_operations, service=self.service, older_than=cutoff
+                    )
+                )
+            except exception.VolworkerError as exc:
+                LOG.warning("Could not purge the journal: %s", exc)
+            else:
+                if purged:
+                    LOG.info("Purged %d finished journal entries", purged)
+            await asyncio.sleep(PURGE_INTERVAL)
 
     async def _intake_loop(self) -> None:
         while (item := await self._intake.get()) is not _STOP:
@@ -414,6 +439,7 @@ class Manager:
         """Stop taking work, let running operations finish within
         ``timeout``; operations still waiting stay journaled for the next
         start. Returns whether everything running finished."""
+        self._housekeeping.cancel()
         self._intake.put_nowait(_STOP)
         if self._intake_task is not None:
             await self._intake_task
