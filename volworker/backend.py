@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import datetime
+import functools
 import logging
 from typing import Any
 
@@ -19,6 +20,7 @@ import tenacity
 from oslo_config import cfg
 
 from volworker import exception
+from volworker.capabilities import Publisher
 from volworker.context import RequestContext
 from volworker.driver import VolumeDriver, loader
 from volworker.image import ImageService
@@ -122,6 +124,7 @@ class Backend:
         self.driver: VolumeDriver | None = None
         self.manager: Manager | None = None
         self.server: RequestServer | None = None
+        self.publisher: Publisher | None = None
 
     async def _blocking(self, fn: Any, *args: Any) -> Any:
         loop = asyncio.get_running_loop()
@@ -151,20 +154,12 @@ class Backend:
             with attempt:
                 await self._blocking(self._setup_driver, driver)
 
-    async def _pools(
-        self, driver: VolumeDriver
-    ) -> tuple[dict[str, Any], tuple[str, ...]]:
-        stats = await asyncio.wait_for(
-            self._blocking(driver.get_volume_stats, True),
-            self.shared.conf.stats_timeout,
-        )
-        pools = tuple(p["pool_name"] for p in stats.get("pools") or [])
-        return stats, pools or (str(stats.get("volume_backend_name") or self.name),)
-
     async def start(self) -> None:
         """Set the backend up and start consuming; raise if it cannot be."""
         conf = self.shared.conf
         shared = self.shared
+        if not self.cluster:
+            await self._blocking(shared.locks.claim_service, self.host)
         servers = [self.host] + ([self.cluster] if self.cluster else [])
         server = RequestServer(shared.transport, conf.volume_topic, servers)
         self.server = server
@@ -176,7 +171,22 @@ class Backend:
         )
         self.driver = driver
         await self._setup(driver)
-        stats, pools = await self._pools(driver)
+        # NOTE: a backend whose first stats fail, hang or make no sense is
+        # not ready: its pools are unknown, and nothing could be scheduled
+        # to it.
+        publisher = Publisher(
+            conf,
+            driver=driver,
+            host=self.host,
+            cluster=self.cluster,
+            store=shared.store,
+            executor=shared.executor,
+            outbox=shared.outbox,
+            transport=shared.transport,
+        )
+        self.publisher = publisher
+        stats = await publisher.first_report()
+        pools = tuple(pool["pool_name"] for pool in stats["pools"])
         manager = Manager(
             service=self.service,
             owner=self.host,
@@ -194,6 +204,9 @@ class Backend:
             ),
         )
         manager.stats = stats
+        manager.on_publish_request = publisher.request
+        manager.discover_stats = publisher.discover
+        publisher.on_report = functools.partial(setattr, manager, "stats")
         manager.start()
         self.manager = manager
         recovered = await manager.recover()
@@ -215,6 +228,7 @@ class Backend:
             shared.outbox,
         )
         await self._blocking(server.start, dispatcher)
+        await publisher.start()
         LOG.info(
             "Backend %s ready: driver %s %s, pools %s",
             self.name,
@@ -225,6 +239,8 @@ class Backend:
 
     async def stop(self, timeout: float) -> bool:
         """Stop consuming, finish running work within ``timeout``."""
+        if self.publisher is not None:
+            await self.publisher.stop()
         if self.server is not None:
             await self._blocking(self.server.stop)
         finished = True

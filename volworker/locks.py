@@ -1,12 +1,18 @@
-"""Locks that keep a volume's operations exclusive across processes.
+"""Locks that keep a backend's operations exclusive across processes.
 
 Within a process, :mod:`volworker.ordering` already runs one operation per
-volume at a time. Across the processes that serve one backend (the members
-of a cluster, or a second process started by mistake), a tooz lock per
-volume does: ``file://`` under ``state_path`` on one host, ``redis://`` (or
-any tooz backend) for a cluster. Locks are taken sorted, so two operations
-that touch the same volumes never deadlock, and every acquisition is timed
-and logged.
+volume at a time. Across processes, tooz locks do, in one of two ways:
+
+- Without a cluster, a backend belongs to one process: it claims the
+  backend's *service lock* at start and holds it until it exits, so a second
+  process started by mistake for the same ``<host>@<backend>`` refuses to
+  start instead of splitting the queue and racing the first. No per-volume
+  lock is needed then.
+- The members of a cluster share a backend: each operation takes a tooz lock
+  per volume it touches (``redis://`` or another shared tooz backend).
+
+Per-volume locks are taken sorted, so two operations that touch the same
+volumes never deadlock, and every acquisition is timed and logged.
 """
 
 from __future__ import annotations
@@ -63,19 +69,41 @@ class Locks:
         prefix: str,
         timeout: float,
         executor: Executor,
+        *,
+        per_volume: bool,
     ) -> None:
+        #: whether operations take a lock per volume (the cluster case)
+        self.per_volume = per_volume
         self._url = backend_url
         self._member_id = member_id.encode()
         self._prefix = prefix
         self._timeout = timeout
         self._executor = executor
         self._coordinator: Any = None
+        self._held_services: list[Any] = []
 
     def start(self) -> None:
         self._coordinator = coordination.get_coordinator(self._url, self._member_id)
         self._coordinator.start(start_heart=True)
 
+    def claim_service(self, service: str) -> None:
+        """Hold ``service``'s lock for the life of the process, or raise.
+
+        The lock goes when the process does (tooz file locks are released by
+        the kernel, others expire with the coordinator's heartbeat).
+        """
+        lock = self._coordinator.get_lock(f"{self._prefix}.service.{service}".encode())
+        if not lock.acquire(blocking=False):
+            raise exception.VolumeBackendAPIException(
+                data=f"{service} is already served by another volworker process "
+                f"(its lock at {self._url.split('://')[0]}:// is held)"
+            )
+        self._held_services.append(lock)
+
     def stop(self) -> None:
+        for lock in self._held_services:
+            lock.release()
+        self._held_services.clear()
         if self._coordinator is not None:
             self._coordinator.stop()
             self._coordinator = None
@@ -111,7 +139,11 @@ class Locks:
     async def hold(
         self, keys: Sequence[str], request_id: str = "-"
     ) -> AsyncIterator[None]:
-        """Hold the locks of ``keys`` (already sorted) for the block."""
+        """Hold the locks of ``keys`` (already sorted) for the block; outside a
+        cluster, a process owns its backends and this does nothing."""
+        if not self.per_volume:
+            yield
+            return
         loop = asyncio.get_running_loop()
         held, waited = await loop.run_in_executor(self._executor, self._acquire, keys)
         log = LOG.warning if waited > SLOW_WAIT else LOG.debug

@@ -106,6 +106,7 @@ class Service:
                 "volworker",
                 conf.coordination.lock_timeout,
                 executor,
+                per_volume=bool(conf.cluster),
             ),
             outbox=Outbox(conf.outbox_threads),
             executor=executor,

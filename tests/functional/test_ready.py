@@ -125,3 +125,19 @@ def test_unknown_driver_is_named(make_worker: Callable[..., Worker]) -> None:
     worker = make_worker({"b1": {"volume_driver": "nosuchdriver"}}).start()
     assert worker.wait(30) == 1
     assert "nosuchdriver" in worker.log()
+
+
+def test_a_second_process_for_the_same_backend_refuses_to_start(
+    make_worker: Callable[..., Worker],
+) -> None:
+    first = make_worker({"b1": {"volume_driver": "fake"}}).start().wait_ready()
+    second = make_worker(
+        {"b1": {"volume_driver": "fake"}},
+        host=first.host,
+        topic=first.topic,
+        extra={"coordination": {"backend_url": f"file://{first.dir}/state/locks"}},
+    ).start("--backend", "b1")
+    assert second.wait(30) == 1
+    assert "already served by another volworker process" in second.log()
+    assert "READY=1" not in second.notified
+    assert first.stop() == 0
