@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from oslo_config import cfg
 
-from volworker import backend, image, locks, service
+from volworker import backend, capabilities, image, locks, service
 from volworker.driver import config as driver_config
 from volworker.state import options as state_options
 
@@ -20,6 +20,7 @@ def register_all(conf: cfg.ConfigOpts) -> None:
     """Register every worker option (not the drivers': see driver.loader)."""
     service.register_opts(conf)
     backend.register_opts(conf)
+    capabilities.register_opts(conf)
     image.register_opts(conf)
     locks.register_opts(conf)
     state_options.register_opts(conf)
@@ -27,7 +28,14 @@ def register_all(conf: cfg.ConfigOpts) -> None:
 
 def list_opts() -> list[tuple[str | None, list[cfg.Opt]]]:
     return [
-        (None, [*service.service_opts, *backend.backend_service_opts]),
+        (
+            None,
+            [
+                *service.service_opts,
+                *backend.backend_service_opts,
+                *capabilities.capabilities_opts,
+            ],
+        ),
         (driver_config.BACKEND_DEFAULTS_GROUP, list(driver_config.backend_opts)),
         ("coordination", list(locks.coordination_opts)),
         (state_options.GROUP, list(state_options.database_opts)),

@@ -117,7 +117,7 @@ def _pool(
     if not isinstance(name, str) or not name or "#" in name:
         problems.append(f"pools[{index}] has pool_name {name!r}, not a name")
         label = f"pools[{index}]"
-    pool = {**inherited, **raw}
+    pool = {"pool_name": name, **inherited, **raw}
     for key in WORKER_FIELDS:
         pool.pop(key, None)
     for key, checker in CHECKS.items():
@@ -209,12 +209,7 @@ def with_allocations(
     merged = []
     for pool in pools:
         allocated, volumes = counts.get(pool["pool_name"], (0, 0))
-        merged.append(
-            {
-                "provisioned_capacity_gb": allocated,
-                **pool,
-                "allocated_capacity_gb": allocated,
-                "total_volumes": volumes,
-            }
-        )
+        own = {**pool, "allocated_capacity_gb": allocated, "total_volumes": volumes}
+        own.setdefault("provisioned_capacity_gb", allocated)
+        merged.append(own)
     return {**capabilities, "pools": merged}
