@@ -5,11 +5,13 @@ It keeps no data, only the objects a backend would hold (volumes, snapshots,
 exports, unmanaged objects), so manager tests and benchmarks can run the
 worker at full speed or slow it down and make it fail where they choose:
 ``fake_latency`` / ``fake_method_latency`` and ``fake_failures`` in the
-backend's section, or :meth:`FakeDriver.inject_failure` from a test.
+backend's section (``fake_healthy_calls`` spares the first calls of a
+method), or :meth:`FakeDriver.inject_failure` from a test.
 """
 
 from __future__ import annotations
 
+import collections
 import math
 import secrets
 import threading
@@ -65,6 +67,7 @@ class FakeDriver(VolumeDriver):
         self._injected: dict[str, list[Exception]] = {}
         self._setup_failures_left = int(configuration.fake_setup_transient_failures)
         self.calls: list[str] = []
+        self._counts: collections.Counter[str] = collections.Counter()
 
     @classmethod
     def get_driver_options(cls) -> Sequence[cfg.Opt]:
@@ -78,6 +81,11 @@ class FakeDriver(VolumeDriver):
 
     def _enter(self, method: str) -> None:
         self.calls.append(method)
+        with self._lock:
+            self._counts[method] += 1
+            count = self._counts[method]
+        if count <= int(self.configuration.fake_healthy_calls.get(method, 0)):
+            return
         latency = self.configuration.fake_method_latency.get(
             method, self.configuration.fake_latency
         )

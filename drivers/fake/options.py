@@ -34,6 +34,14 @@ fake_opts = [
         help="Methods that always fail, with the error they raise: "
         "create_snapshot:VolumeBackendAPIException",
     ),
+    cfg.DictOpt(
+        "fake_healthy_calls",
+        default={},
+        help="Calls per method that answer at once and succeed before "
+        "fake_latency, fake_method_latency and fake_failures apply to the "
+        "method, e.g. get_volume_stats:1 for a backend whose stats go bad "
+        "after setup.",
+    ),
     cfg.IntOpt(
         "fake_setup_transient_failures",
         default=0,
