@@ -112,6 +112,8 @@ class Manager:
         self.journal_retention = journal_retention
         self.stats: dict[str, Any] = {}
         self.on_publish_request: Callable[[], None] = lambda: None
+        #: fresh capabilities from the driver (get_capabilities discover=True)
+        self.discover_stats: Callable[[], Awaitable[dict[str, Any]]] | None = None
         self._loop = asyncio.get_running_loop()
         self._intake: asyncio.Queue[Any] = asyncio.Queue()
         self._intake_task: asyncio.Task[None] | None = None

@@ -55,6 +55,9 @@ async def _manageable(manager: Manager, request: Request, kind: str) -> Any:
 
 
 async def _capabilities(manager: Manager, request: Request) -> Any:
+    """The latest published capabilities; with ``discover`` fresh ones."""
+    if request.args["discover"] and manager.discover_stats is not None:
+        return await manager.discover_stats()
     if request.args["discover"] or not manager.stats:
         manager.stats = await manager.call_driver(
             request.context.request_id, "get_volume_stats", True
