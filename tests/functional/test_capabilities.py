@@ -1,0 +1,325 @@
+"""Capabilities as a scheduler sees them: bound to the scheduler topic's
+fanout, each test with a topic of its own."""
+
+from __future__ import annotations
+
+import datetime
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import kombu
+import oslo_messaging
+import pytest
+from oslo_config import cfg
+
+from tests.functional.conftest import new_volume
+from tests.functional.listen import Collector, _unwrap
+from tests.functional.test_lifecycle import wait_status
+from tests.functional.worker import RABBIT_URL, Worker
+from volworker import exception
+from volworker.rpc.rpcapi import VolumeAPI
+from volworker.scheduler import CapabilityListener, PoolView, wait_for
+
+#: Every field design.md lists for each pool.
+POOL_FIELDS = {
+    "pool_name",
+    "total_capacity_gb",
+    "free_capacity_gb",
+    "allocated_capacity_gb",
+    "provisioned_capacity_gb",
+    "reserved_percentage",
+    "max_over_subscription_ratio",
+    "thin_provisioning_support",
+    "thick_provisioning_support",
+    "QoS_support",
+    "multiattach",
+    "total_volumes",
+    "online_extend_support",
+}
+
+
+class Reports(Collector):
+    """update_service_capabilities casts on a scheduler topic's fanout."""
+
+    def __init__(self, topic: str) -> None:
+        exchange = kombu.Exchange(
+            f"{topic}_fanout", type="fanout", durable=False, auto_delete=True
+        )
+        super().__init__(exchange, topic)
+
+    def all(self) -> list[dict[str, Any]]:
+        with self._cond:
+            return [
+                dict(m["args"], received=m["received"])
+                for m in self.messages
+                if m.get("method") == "update_service_capabilities"
+            ]
+
+    def _on_message(self, body: Any, message: kombu.Message) -> None:
+        received = dict(_unwrap(body), received=time.monotonic())
+        with self._cond:
+            self.messages.append(received)
+            self._cond.notify_all()
+        message.ack()
+
+    def wait_report(
+        self,
+        predicate: Callable[[dict[str, Any]], bool] = lambda report: True,
+        timeout: float = 30,
+    ) -> dict[str, Any]:
+        """The first report that matches."""
+        self.wait_for(lambda _: any(predicate(r) for r in self.all()), timeout)
+        return next(r for r in self.all() if predicate(r))
+
+
+def _pools(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {p["pool_name"]: p for p in report["capabilities"]["pools"]}
+
+
+def _allocated(report: dict[str, Any]) -> dict[str, tuple[int, int]]:
+    return {
+        name: (pool["allocated_capacity_gb"], pool["total_volumes"])
+        for name, pool in _pools(report).items()
+    }
+
+
+@pytest.fixture
+def topic() -> str:
+    return f"vwsched-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def reports(topic: str) -> Iterator[Reports]:
+    collector = Reports(topic)
+    yield collector
+    collector.close()
+
+
+def _fake(topic: str, interval: float = 3600, **backend: Any) -> dict[str, Any]:
+    return {
+        "backends": {"b1": {"volume_driver": "fake", "fake_pools": "a,b", **backend}},
+        "defaults": {
+            "scheduler_topic": topic,
+            "backend_stats_polling_interval": interval,
+            "stats_timeout": 1,
+        },
+    }
+
+
+def _wait_log(worker: Worker, text: str, count: int = 1, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while worker.log().count(text) < count:
+        assert time.monotonic() < deadline, f"no {count}x {text!r}:\n{worker.log()}"
+        time.sleep(0.1)
+
+
+def test_first_report_right_after_ready_has_every_field(
+    topic: str,
+    reports: Reports,
+    make_worker: Callable[..., Worker],
+    client: Callable[[Worker], VolumeAPI],
+) -> None:
+    cluster = f"c{uuid.uuid4().hex[:8]}"
+    setup = _fake(topic)
+    setup["defaults"]["cluster"] = cluster
+    worker = make_worker(setup["backends"], defaults=setup["defaults"])
+    before = datetime.datetime.now(datetime.UTC)
+    worker.start().wait_ready()
+    ready = time.monotonic()
+
+    report = reports.wait_report(timeout=10)
+    # NOTE: the polling interval is an hour: only "right after ready" explains it
+    assert report["received"] - ready < 10
+    assert set(report) - {"received"} == {
+        "service_name",
+        "host",
+        "capabilities",
+        "cluster_name",
+        "timestamp",
+    }
+    assert report["service_name"] == "volume"
+    assert report["host"] == worker.server("b1")
+    assert report["cluster_name"] == f"{cluster}@b1"
+    taken = datetime.datetime.fromisoformat(report["timestamp"])
+    assert taken.utcoffset() == datetime.timedelta(0)
+    assert before <= taken <= datetime.datetime.now(datetime.UTC)
+
+    caps = report["capabilities"]
+    assert caps["volume_backend_name"] == "b1"
+    assert caps["vendor_name"] == "volworker"
+    assert caps["driver_version"] == "1.0.0"
+    assert caps["storage_protocol"] == "fake"
+    assert [p["pool_name"] for p in caps["pools"]] == ["a", "b"]
+    for pool in caps["pools"]:
+        assert set(pool) >= POOL_FIELDS, POOL_FIELDS - set(pool)
+        assert pool["total_capacity_gb"] == 1000
+        assert (pool["allocated_capacity_gb"], pool["total_volumes"]) == (0, 0)
+        assert pool["max_over_subscription_ratio"] == 20.0
+
+    api = client(worker)
+    assert api.get_capabilities(worker.server("b1")) == caps
+    fresh = api.get_capabilities(worker.server("b1"), discover=True)
+    assert [p["pool_name"] for p in fresh["pools"]] == ["a", "b"]
+    assert len(reports.all()) == 1  # discovering publishes nothing
+    assert worker.stop(30) == 0
+
+
+def test_allocations_follow_creates_and_deletes(
+    topic: str,
+    reports: Reports,
+    make_worker: Callable[..., Worker],
+    client: Callable[[Worker], VolumeAPI],
+) -> None:
+    setup = _fake(topic, interval=1)
+    worker = make_worker(setup["backends"], defaults=setup["defaults"])
+    worker.start().wait_ready()
+    api, server = client(worker), worker.server("b1")
+    reports.wait_report()
+
+    v1 = new_volume(worker, "b1", size=3, host=f"{server}#a")
+    v2 = new_volume(worker, "b1", size=5, host=f"{server}#b")
+    v3 = new_volume(worker, "b1", size=2)  # the default pool: a
+    for volume in (v1, v2, v3):
+        api.create_volume(volume)
+    for volume in (v1, v2, v3):
+        wait_status(api, server, volume["id"], "available")
+    report = reports.wait_report(lambda r: _allocated(r) == {"a": (5, 2), "b": (5, 1)})
+    assert _pools(report)["a"]["provisioned_capacity_gb"] == 5  # the driver's
+
+    api.delete_volume(v1)
+    seen = len(reports.all())
+    reports.wait_report(lambda r: _allocated(r) == {"a": (2, 1), "b": (5, 1)})
+    assert len(reports.all()) > seen
+
+
+def test_publish_service_capabilities_is_answered(
+    topic: str,
+    reports: Reports,
+    make_worker: Callable[..., Worker],
+    client: Callable[[Worker], VolumeAPI],
+) -> None:
+    setup = _fake(topic)
+    worker = make_worker(setup["backends"], defaults=setup["defaults"])
+    worker.start().wait_ready()
+    api, server = client(worker), worker.server("b1")
+    first = reports.wait_report()
+    volume = new_volume(worker, "b1", size=4)
+    api.create_volume(volume)
+    wait_status(api, server, volume["id"], "available")
+    assert len(reports.all()) == 1
+
+    api.publish_service_capabilities()
+    answer = reports.wait_report(lambda r: r["received"] > first["received"])
+    # the driver's figures are those of the last poll, and say so; the
+    # worker's own counts are current
+    assert answer["timestamp"] == first["timestamp"]
+    assert _allocated(answer) == {"a": (4, 1), "b": (0, 0)}
+
+
+def test_a_scheduler_that_starts_later_asks(
+    topic: str,
+    reports: Reports,
+    make_worker: Callable[..., Worker],
+    client: Callable[[Worker], VolumeAPI],
+) -> None:
+    setup = _fake(topic)
+    worker = make_worker(setup["backends"], defaults=setup["defaults"])
+    worker.start().wait_ready()
+    reports.wait_report()
+
+    transport = oslo_messaging.get_rpc_transport(cfg.CONF, url=RABBIT_URL)
+    view = PoolView(stale_after=60)
+    try:
+        with CapabilityListener(transport, view, topic=topic):
+            time.sleep(1)
+            assert view.pools() == []
+            client(worker).publish_service_capabilities()
+            pools = wait_for(view, lambda p: len(p) == 2, 30)
+    finally:
+        transport.cleanup()
+    server = worker.server("b1")
+    assert [p.key for p in pools] == [f"{server}#a", f"{server}#b"]
+    assert all(not p.stale and p.cluster_name is None for p in pools)
+    assert pools[0].capabilities["vendor_name"] == "volworker"
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"fake_failures": "get_volume_stats:VolumeBackendAPIException"},
+        {"fake_method_latency": "get_volume_stats:30"},
+    ],
+    ids=["failing", "hanging"],
+)
+def test_bad_stats_after_start_block_nothing_and_send_nothing_fresh(
+    bad: dict[str, str],
+    topic: str,
+    reports: Reports,
+    make_worker: Callable[..., Worker],
+    client: Callable[[Worker], VolumeAPI],
+) -> None:
+    # NOTE: the first stats call (at setup) succeeds, every later one is bad
+    setup = _fake(topic, interval=1, fake_healthy_calls="get_volume_stats:1", **bad)
+    worker = make_worker(setup["backends"], defaults=setup["defaults"])
+    worker.start().wait_ready()
+    api, server = client(worker), worker.server("b1")
+    first = reports.wait_report()
+
+    _wait_log(worker, "Capabilities of", count=2)
+    volumes = [new_volume(worker, "b1") for _ in range(3)]
+    for volume in volumes:
+        api.create_volume(volume)
+    for volume in volumes:
+        wait_status(api, server, volume["id"], "available")
+    _wait_log(worker, "not published", count=3)
+    if "fake_method_latency" in bad:
+        assert "did not answer within 1s" in worker.log()
+        # one hung call at a time: later rounds wait for it
+        assert "waiting for it instead of calling it again" in worker.log()
+
+    with pytest.raises(exception.VolumeBackendAPIException):
+        api.get_capabilities(server, discover=True)
+    latest = api.get_capabilities(server)
+    assert [p["pool_name"] for p in latest["pools"]] == ["a", "b"]
+
+    # asked, it repeats the last good figures under their old timestamp
+    seen = len(reports.all())
+    api.publish_service_capabilities()
+    answer = reports.wait_report(lambda r: r["received"] > first["received"])
+    assert answer["timestamp"] == first["timestamp"]
+    assert _allocated(answer)["a"] == (3, 3)
+    assert {r["timestamp"] for r in reports.all()} == {first["timestamp"]}
+    assert len(reports.all()) == seen + 1
+
+
+@pytest.mark.parametrize(
+    ("bad", "cause"),
+    [
+        (
+            {"fake_failures": "get_volume_stats:VolumeBackendAPIException"},
+            "get_volume_stats fails as configured",
+        ),
+        (
+            {"fake_method_latency": "get_volume_stats:4"},
+            "get_volume_stats did not answer within 1s",
+        ),
+    ],
+    ids=["failing", "hanging"],
+)
+def test_bad_stats_at_setup_mean_not_ready(
+    bad: dict[str, str],
+    cause: str,
+    topic: str,
+    reports: Reports,
+    make_worker: Callable[..., Worker],
+) -> None:
+    setup = _fake(topic, **bad)
+    worker = make_worker(setup["backends"], defaults=setup["defaults"])
+    worker.start("--backend", "b1")
+    assert worker.wait(60) != 0
+    assert "READY=1" not in worker.notified
+    lines = [ln for ln in worker.log().splitlines() if "could not be set up" in ln]
+    assert len(lines) == 1 and "Backend b1" in lines[0] and cause in lines[0]
+    assert reports.all() == []
