@@ -189,9 +189,7 @@ def test_allocations_follow_creates_and_deletes(
     assert _pools(report)["a"]["provisioned_capacity_gb"] == 5  # the driver's
 
     api.delete_volume(v1)
-    seen = len(reports.all())
     reports.wait_report(lambda r: _allocated(r) == {"a": (2, 1), "b": (5, 1)})
-    assert len(reports.all()) > seen
 
 
 def test_publish_service_capabilities_is_answered(
