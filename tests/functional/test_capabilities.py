@@ -97,15 +97,27 @@ def reports(topic: str) -> Iterator[Reports]:
     collector.close()
 
 
-def _fake(topic: str, interval: float = 3600, **backend: Any) -> dict[str, Any]:
-    return {
-        "backends": {"b1": {"volume_driver": "fake", "fake_pools": "a,b", **backend}},
-        "defaults": {
-            "scheduler_topic": topic,
-            "backend_stats_polling_interval": interval,
-            "stats_timeout": 1,
-        },
-    }
+@pytest.fixture
+def fake_worker(
+    topic: str, make_worker: Callable[..., Worker]
+) -> Callable[..., Worker]:
+    """A worker (not started) with one fake backend b1, pools a and b,
+    reporting on the test's scheduler topic."""
+
+    def make(
+        interval: float = 3600, defaults: dict[str, Any] | None = None, **backend: Any
+    ) -> Worker:
+        return make_worker(
+            {"b1": {"volume_driver": "fake", "fake_pools": "a,b", **backend}},
+            defaults={
+                "scheduler_topic": topic,
+                "backend_stats_polling_interval": interval,
+                "stats_timeout": 1,
+                **(defaults or {}),
+            },
+        )
+
+    return make
 
 
 def _wait_log(worker: Worker, text: str, count: int = 1, timeout: float = 30) -> None:
@@ -116,15 +128,12 @@ def _wait_log(worker: Worker, text: str, count: int = 1, timeout: float = 30) ->
 
 
 def test_first_report_right_after_ready_has_every_field(
-    topic: str,
     reports: Reports,
-    make_worker: Callable[..., Worker],
+    fake_worker: Callable[..., Worker],
     client: Callable[[Worker], VolumeAPI],
 ) -> None:
     cluster = f"c{uuid.uuid4().hex[:8]}"
-    setup = _fake(topic)
-    setup["defaults"]["cluster"] = cluster
-    worker = make_worker(setup["backends"], defaults=setup["defaults"])
+    worker = fake_worker(defaults={"cluster": cluster})
     before = datetime.datetime.now(datetime.UTC)
     worker.start().wait_ready()
     ready = time.monotonic()
@@ -167,13 +176,11 @@ def test_first_report_right_after_ready_has_every_field(
 
 
 def test_allocations_follow_creates_and_deletes(
-    topic: str,
     reports: Reports,
-    make_worker: Callable[..., Worker],
+    fake_worker: Callable[..., Worker],
     client: Callable[[Worker], VolumeAPI],
 ) -> None:
-    setup = _fake(topic, interval=1)
-    worker = make_worker(setup["backends"], defaults=setup["defaults"])
+    worker = fake_worker(interval=1)
     worker.start().wait_ready()
     api, server = client(worker), worker.server("b1")
     reports.wait_report()
@@ -193,13 +200,11 @@ def test_allocations_follow_creates_and_deletes(
 
 
 def test_publish_service_capabilities_is_answered(
-    topic: str,
     reports: Reports,
-    make_worker: Callable[..., Worker],
+    fake_worker: Callable[..., Worker],
     client: Callable[[Worker], VolumeAPI],
 ) -> None:
-    setup = _fake(topic)
-    worker = make_worker(setup["backends"], defaults=setup["defaults"])
+    worker = fake_worker()
     worker.start().wait_ready()
     api, server = client(worker), worker.server("b1")
     first = reports.wait_report()
@@ -219,11 +224,10 @@ def test_publish_service_capabilities_is_answered(
 def test_a_scheduler_that_starts_later_asks(
     topic: str,
     reports: Reports,
-    make_worker: Callable[..., Worker],
+    fake_worker: Callable[..., Worker],
     client: Callable[[Worker], VolumeAPI],
 ) -> None:
-    setup = _fake(topic)
-    worker = make_worker(setup["backends"], defaults=setup["defaults"])
+    worker = fake_worker()
     worker.start().wait_ready()
     reports.wait_report()
 
@@ -253,14 +257,12 @@ def test_a_scheduler_that_starts_later_asks(
 )
 def test_bad_stats_after_start_block_nothing_and_send_nothing_fresh(
     bad: dict[str, str],
-    topic: str,
     reports: Reports,
-    make_worker: Callable[..., Worker],
+    fake_worker: Callable[..., Worker],
     client: Callable[[Worker], VolumeAPI],
 ) -> None:
     # NOTE: the first stats call (at setup) succeeds, every later one is bad
-    setup = _fake(topic, interval=1, fake_healthy_calls="get_volume_stats:1", **bad)
-    worker = make_worker(setup["backends"], defaults=setup["defaults"])
+    worker = fake_worker(interval=1, fake_healthy_calls="get_volume_stats:1", **bad)
     worker.start().wait_ready()
     api, server = client(worker), worker.server("b1")
     first = reports.wait_report()
@@ -309,12 +311,10 @@ def test_bad_stats_after_start_block_nothing_and_send_nothing_fresh(
 def test_bad_stats_at_setup_mean_not_ready(
     bad: dict[str, str],
     cause: str,
-    topic: str,
     reports: Reports,
-    make_worker: Callable[..., Worker],
+    fake_worker: Callable[..., Worker],
 ) -> None:
-    setup = _fake(topic, **bad)
-    worker = make_worker(setup["backends"], defaults=setup["defaults"])
+    worker = fake_worker(**bad)
     worker.start("--backend", "b1")
     assert worker.wait(60) != 0
     assert "READY=1" not in worker.notified
