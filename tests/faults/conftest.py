@@ -1,0 +1,158 @@
+"""Fixtures of the fault suite, its time limits and its summary line.
+
+Every test records what it sent and what it found in a :class:`Tally`; at
+the end of the session one line sums them up::
+
+    fault suite: operations sent 1234, faults injected 17, lost 0, duplicated 0, stuck 0
+
+The line is printed and written to ``$VOLWORKER_FAULT_SUMMARY`` (default
+``.pytest_cache/d/faults/summary.txt``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import faulthandler
+import os
+import pathlib
+import signal
+import sys
+from collections.abc import Callable, Iterator
+from types import FrameType
+from typing import Any
+
+import pytest
+
+from tests.conftest import require_service
+from tests.faults.audit import nbd_servers
+from tests.faults.load import Op, Sender
+from tests.functional.conftest import client, make_worker, notifications
+from volworker.rpc.rpcapi import VolumeAPI
+
+__all__ = ["Tally", "client", "load", "make_worker", "notifications"]
+
+DEFAULT_TIME_LIMIT = 120.0
+SUMMARY_ENV = "VOLWORKER_FAULT_SUMMARY"
+
+
+@dataclasses.dataclass
+class Tally:
+    """What one test did and found."""
+
+    sent: int = 0
+    faults: int = 0
+    lost: int = 0
+    duplicated: int = 0
+    stuck: int = 0
+
+    def add(self, other: Tally) -> None:
+        for f in dataclasses.fields(self):
+            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+
+    def line(self) -> str:
+        return (
+            f"fault suite: operations sent {self.sent}, faults injected "
+            f"{self.faults}, lost {self.lost}, duplicated {self.duplicated}, "
+            f"stuck {self.stuck}"
+        )
+
+
+_SESSION = pytest.StashKey[Tally]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "time_limit(seconds): fail the test when it runs longer"
+    )
+
+
+@pytest.fixture
+def tally(request: pytest.FixtureRequest) -> Iterator[Tally]:
+    """The test's tally; added to the session's even when the test fails."""
+    mine = Tally()
+    yield mine
+    request.config.stash.setdefault(_SESSION, Tally()).add(mine)
+
+
+def _summary_path(config: pytest.Config) -> pathlib.Path:
+    given = os.environ.get(SUMMARY_ENV)
+    if given:
+        return pathlib.Path(given)
+    cache = getattr(config, "cache", None)
+    if cache is not None:
+        return pathlib.Path(cache.mkdir("faults")) / "summary.txt"
+    return pathlib.Path(config.rootpath, ".pytest_cache", "fault-summary.txt")
+
+
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, config: pytest.Config
+) -> None:
+    total = config.stash.get(_SESSION, None)
+    if total is None:
+        return
+    line = total.line()
+    terminalreporter.write_line(line)
+    path = _summary_path(config)
+    with contextlib.suppress(OSError):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(line + "\n")
+
+
+class TimeLimitExceeded(Exception):
+    """The test ran past its time_limit."""
+
+
+@pytest.fixture(autouse=True)
+def _time_limit(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Bound every test: an exception in the test at its limit, and a dump
+    of every thread and a hard exit a minute later if that did not end it."""
+    marker = request.node.get_closest_marker("time_limit")
+    limit = float(marker.args[0]) if marker else DEFAULT_TIME_LIMIT
+
+    def expire(signum: int, frame: FrameType | None) -> None:
+        raise TimeLimitExceeded(f"{request.node.nodeid} ran over {limit:.0f}s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, limit)
+    faulthandler.dump_traceback_later(limit + 60, exit=True, file=sys.stderr)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        faulthandler.cancel_dump_traceback_later()
+
+
+@pytest.fixture
+def load() -> Iterator[Callable[..., Sender]]:
+    """Start a :class:`Sender`; every one still running is halted at the
+    end of the test, so no thread outlives it."""
+    senders: list[Sender] = []
+
+    def start(api: VolumeAPI, server: str, ops: list[Op], **kwargs: Any) -> Sender:
+        sender = Sender(api, server, ops, **kwargs)
+        senders.append(sender)
+        sender.start()
+        return sender
+
+    yield start
+    for sender in senders:
+        sender.halt()
+    for sender in senders:
+        sender.join(30)
+
+
+@pytest.fixture
+def shared_broker() -> None:
+    require_service("rabbitmq", 5672)
+
+
+@pytest.fixture(autouse=True)
+def _no_leaked_exports(tmp_path: pathlib.Path) -> Iterator[None]:
+    """Stop the qemu-nbd servers a test's worker left behind (found by
+    their pid files under the test's own directory)."""
+    yield
+    for pid in nbd_servers(tmp_path):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)

@@ -1,0 +1,83 @@
+"""What the fault tests share: a file backend for a worker, where its
+journal and state live, and what its log must not say."""
+
+from __future__ import annotations
+
+import pathlib
+import time
+from collections.abc import Callable
+from typing import Any
+
+from tests.faults.audit import Findings, Journal, account, check_disk, check_model
+from tests.faults.conftest import Tally
+from tests.faults.load import CallOutcome, Model, Op
+from tests.functional.worker import Worker
+
+__all__ = [
+    "BACKEND",
+    "audit_round",
+    "file_backend",
+    "journal_of",
+    "state_dir",
+    "unexpected_errors",
+    "wait_for",
+]
+
+BACKEND = "b1"
+#: Log lines that only an unexpected exception writes.
+UNEXPECTED = ("Traceback", "failed unexpectedly", "Intake of", "Dispatching")
+
+
+def file_backend(pool: pathlib.Path, **options: Any) -> dict[str, dict[str, Any]]:
+    return {BACKEND: {"volume_driver": "file", "file_pools": f"p:{pool}", **options}}
+
+
+def journal_of(worker: Worker) -> Journal:
+    return Journal(worker.dir / "state" / "volworker.sqlite")
+
+
+def state_dir(worker: Worker) -> pathlib.Path:
+    return worker.dir / "state" / BACKEND
+
+
+def unexpected_errors(worker: Worker) -> list[str]:
+    """The log lines that show an exception nobody expected."""
+    return [
+        line
+        for line in worker.log().splitlines()
+        if any(marker in line for marker in UNEXPECTED)
+    ]
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(0.05)
+
+
+def audit_round(
+    worker: Worker,
+    pool: pathlib.Path,
+    casts: list[Op],
+    calls: list[CallOutcome],
+    model: Model | None,
+    tally: Tally,
+    *,
+    expect_success: bool = True,
+) -> Findings:
+    """Account for one round of load and add it to the tally."""
+    journal = journal_of(worker)
+    findings = account(journal, casts, calls, expect_success=expect_success)
+    findings.mismatched += check_disk(journal, pool, state_dir(worker))
+    if model is not None:
+        findings.mismatched += check_model(journal, model)
+    tally.sent += len(casts) + len(calls)
+    tally.lost += len(findings.lost)
+    tally.duplicated += len(findings.duplicated)
+    tally.stuck += len(findings.stuck)
+    return findings
