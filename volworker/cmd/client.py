@@ -31,7 +31,7 @@ import oslo_messaging  # noqa: E402
 
 from volworker import exception  # noqa: E402
 from volworker.cmd._client import GROUPS  # noqa: E402
-from volworker.cmd._client.argtypes import server_arg  # noqa: E402
+from volworker.cmd._client.arguments import server_arg  # noqa: E402
 from volworker.cmd._client.errors import (  # noqa: E402
     EXIT_FAILED,
     EXIT_UNREACHED,

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
 from volworker.cmd._client import wait
-from volworker.cmd._client.argtypes import uuid_arg
+from volworker.cmd._client.arguments import uuid_arg
 from volworker.cmd._client.registry import Commands
 from volworker.cmd._client.session import Session
-from volworker.cmd._client.snapshots import new_snapshot_id
+from volworker.cmd._client.snapshots import new_snapshot
+from volworker.cmd._client.volumes import new_volume
 
 __all__ = ["register"]
 
@@ -60,13 +60,7 @@ def _reference(args: argparse.Namespace) -> dict[str, str]:
 
 
 def _manage_snapshot(session: Session, args: argparse.Namespace) -> int:
-    volume = session.get_volume(args.snapshot_of)
-    snapshot: dict[str, Any] = {
-        "id": new_snapshot_id(session, args.id),
-        "volume_id": volume["id"],
-    }
-    if args.name is not None:
-        snapshot["name"] = args.name
+    snapshot = new_snapshot(session, args, args.snapshot_of)
     session.api.manage_existing_snapshot(session.server, snapshot, _reference(args))
     return wait.outcome(
         session, args, "snapshot", snapshot["id"], wait.settled, "to be managed"
@@ -76,19 +70,12 @@ def _manage_snapshot(session: Session, args: argparse.Namespace) -> int:
 def _manage(session: Session, args: argparse.Namespace) -> int:
     if args.snapshot_of:
         return _manage_snapshot(session, args)
-    volume_id = session.new_volume_id(args.id)
     # NOTE: the contract's volume needs a size; the worker replaces it with
     # the size of what it adopts.
-    volume: dict[str, Any] = {
-        "id": volume_id,
-        "size": 1,
-        "host": session.placement(args.pool),
-    }
-    if args.name is not None:
-        volume["name"] = args.name
+    volume = new_volume(session, args, size=1)
     session.api.manage_existing(volume, _reference(args))
     return wait.outcome(
-        session, args, "volume", volume_id, wait.settled, "to be managed"
+        session, args, "volume", volume["id"], wait.settled, "to be managed"
     )
 
 

@@ -7,15 +7,15 @@ import uuid
 from typing import Any
 
 from volworker.cmd._client import wait
-from volworker.cmd._client.argtypes import uuid_arg
+from volworker.cmd._client.arguments import add_unmanage, uuid_arg
 from volworker.cmd._client.errors import ClientError
 from volworker.cmd._client.registry import Commands
 from volworker.cmd._client.session import Session
 
-__all__ = ["register"]
+__all__ = ["new_snapshot", "register"]
 
 
-def new_snapshot_id(session: Session, given: str | None) -> str:
+def _new_snapshot_id(session: Session, given: str | None) -> str:
     """An id for a new snapshot; ClientError if the given one is taken."""
     if given is None:
         return str(uuid.uuid4())
@@ -25,14 +25,23 @@ def new_snapshot_id(session: Session, given: str | None) -> str:
     return given
 
 
-def _create(session: Session, args: argparse.Namespace) -> int:
-    volume = session.get_volume(args.volume)
+def new_snapshot(
+    session: Session, args: argparse.Namespace, volume_id: str
+) -> dict[str, Any]:
+    """A new snapshot's object from ``--id`` and ``--name``; the volume must
+    exist."""
+    volume = session.get_volume(volume_id)
     snapshot: dict[str, Any] = {
-        "id": new_snapshot_id(session, args.id),
+        "id": _new_snapshot_id(session, args.id),
         "volume_id": volume["id"],
     }
     if args.name is not None:
         snapshot["name"] = args.name
+    return snapshot
+
+
+def _create(session: Session, args: argparse.Namespace) -> int:
+    snapshot = new_snapshot(session, args, args.volume)
     session.api.create_snapshot(session.server, snapshot)
     return wait.outcome(
         session, args, "snapshot", snapshot["id"], wait.settled, "to be created"
@@ -67,11 +76,7 @@ def register(commands: Commands) -> None:
 
     parser = commands.add("snapshot-delete", _delete, "Delete a snapshot.")
     parser.add_argument("snapshot", metavar="SNAPSHOT_ID")
-    parser.add_argument(
-        "--unmanage",
-        action="store_true",
-        help="only forget the snapshot; leave its data on the backend",
-    )
+    add_unmanage(parser, "snapshot")
     wait.add_options(parser)
 
     parser = commands.add("snapshot-show", _show, "Show a snapshot.")

@@ -6,12 +6,12 @@ import argparse
 from typing import Any
 
 from volworker.cmd._client import wait
-from volworker.cmd._client.argtypes import size_arg, uuid_arg
+from volworker.cmd._client.arguments import add_unmanage, size_arg, uuid_arg
 from volworker.cmd._client.errors import ClientError
 from volworker.cmd._client.registry import Commands
 from volworker.cmd._client.session import Session
 
-__all__ = ["LIST_COLUMNS", "register"]
+__all__ = ["LIST_COLUMNS", "new_volume", "register"]
 
 LIST_COLUMNS = ("id", "name", "status", "size", "host")
 #: The most a worker returns in one page of list_volumes.
@@ -31,20 +31,24 @@ def _source(session: Session, args: argparse.Namespace) -> tuple[dict[str, Any],
     return {}, 1
 
 
-def _create(session: Session, args: argparse.Namespace) -> int:
-    volume_id = session.new_volume_id(args.id)
-    source, least = _source(session, args)
+def new_volume(session: Session, args: argparse.Namespace, size: int) -> dict[str, Any]:
+    """A new volume's object from ``--id``, ``--pool`` and ``--name``."""
     volume: dict[str, Any] = {
-        "id": volume_id,
-        "size": args.size or least,
+        "id": session.new_volume_id(args.id),
+        "size": size,
         "host": session.placement(args.pool),
-        **source,
     }
     if args.name is not None:
         volume["name"] = args.name
+    return volume
+
+
+def _create(session: Session, args: argparse.Namespace) -> int:
+    source, least = _source(session, args)
+    volume = {**new_volume(session, args, args.size or least), **source}
     session.api.create_volume(volume)
     return wait.outcome(
-        session, args, "volume", volume_id, wait.settled, "to be created"
+        session, args, "volume", volume["id"], wait.settled, "to be created"
     )
 
 
@@ -116,11 +120,7 @@ def _list(session: Session, args: argparse.Namespace) -> int:
 def _register_changes(commands: Commands) -> None:
     parser = commands.add("delete", _delete, "Delete a volume.")
     parser.add_argument("volume", metavar="VOLUME_ID")
-    parser.add_argument(
-        "--unmanage",
-        action="store_true",
-        help="only forget the volume; leave its data on the backend",
-    )
+    add_unmanage(parser, "volume")
     wait.add_options(parser)
 
     parser = commands.add("extend", _extend, "Grow a volume.")

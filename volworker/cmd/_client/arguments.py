@@ -1,4 +1,5 @@
-"""argparse types for the values the contract checks: UUIDs, sizes, servers."""
+"""Arguments several subcommands take, and argparse types for the values the
+contract checks: UUIDs, sizes, servers."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import uuid
 
 from volworker.cmd._client.session import check_server
 
-__all__ = ["server_arg", "size_arg", "uuid_arg"]
+__all__ = ["add_unmanage", "server_arg", "size_arg", "uuid_arg"]
 
 
 def uuid_arg(value: str) -> str:
@@ -35,3 +36,11 @@ def server_arg(value: str) -> str:
         return check_server(value)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def add_unmanage(parser: argparse.ArgumentParser, kind: str) -> None:
+    parser.add_argument(
+        "--unmanage",
+        action="store_true",
+        help=f"only forget the {kind}; leave its data on the backend",
+    )
