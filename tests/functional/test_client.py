@@ -153,6 +153,10 @@ def test_failed_operation_exits_1_with_the_error(fake_worker: Worker) -> None:
         f"error: volume {volume_id} is error_extending: fake driver: "
         "extend_volume fails as configured (VolumeBackendAPIException)"
     )
+    # a wait on a volume that was in an error status before waits for this
+    # request's outcome, not that of the earlier one
+    deleted = client(*common, "delete", volume_id, "--wait")
+    assert fields(ok(deleted)) == {"id": volume_id, "status": "deleted"}
 
     snapshot = client(*common, "snapshot-show", UNKNOWN_ID)
     assert snapshot.returncode == 1

@@ -56,7 +56,7 @@ def _delete(session: Session, args: argparse.Namespace) -> int:
         unmanage_only=args.unmanage,
     )
     return wait.outcome(
-        session, args, "snapshot", record["id"], wait.gone, "to be deleted"
+        session, args, "snapshot", record["id"], wait.gone(record), "to be deleted"
     )
 
 

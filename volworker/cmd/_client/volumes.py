@@ -58,7 +58,7 @@ def _delete(session: Session, args: argparse.Namespace) -> int:
         raise ClientError(f"volume {record['id']} is attached (in-use): detach it")
     session.api.delete_volume(session.volume_arg(record), unmanage_only=args.unmanage)
     return wait.outcome(
-        session, args, "volume", record["id"], wait.gone, "to be deleted"
+        session, args, "volume", record["id"], wait.gone(record), "to be deleted"
     )
 
 
@@ -70,14 +70,13 @@ def _extend(session: Session, args: argparse.Namespace) -> int:
             f"{record['size']} GiB"
         )
     session.api.extend_volume(session.volume_arg(record), args.size)
-
-    def grown(found: wait.Record) -> bool:
-        return wait.failed(found) or (
-            wait.settled(found) and found is not None and found["size"] == args.size
-        )
-
     return wait.outcome(
-        session, args, "volume", record["id"], grown, f"to grow to {args.size} GiB"
+        session,
+        args,
+        "volume",
+        record["id"],
+        wait.changed(record),
+        f"to grow to {args.size} GiB",
     )
 
 

@@ -65,15 +65,29 @@ def settled(record: Record) -> bool:
     return record is not None and record["status"] not in TRANSITIONAL
 
 
+def _updated(record: Record, before: dict[str, Any]) -> bool:
+    return record is not None and record["updated_at"] != before["updated_at"]
+
+
 def changed(before: dict[str, Any]) -> Callable[[Record], bool]:
-    """Settled again after an update, or failed."""
+    """Settled again (or failed) since ``before``: the operation is over.
+
+    NOTE: an object may be in an error status already before the request;
+    only an update since then says anything about this request.
+    """
 
     def done(record: Record) -> bool:
-        return failed(record) or (
-            settled(record)
-            and record is not None
-            and record["updated_at"] != before["updated_at"]
-        )
+        return (settled(record) or failed(record)) and _updated(record, before)
+
+    return done
+
+
+def gone(before: dict[str, Any]) -> Callable[[Record], bool]:
+    """Deleted (the worker no longer knows it), or failed to be since
+    ``before``."""
+
+    def done(record: Record) -> bool:
+        return record is None or (failed(record) and _updated(record, before))
 
     return done
 
@@ -121,11 +135,6 @@ def until(
         interval = min(interval * 2, MAX_INTERVAL)
         record = fetch()
     return record
-
-
-def gone(record: Record) -> bool:
-    """Deleted (the worker no longer knows it), or failed to be."""
-    return record is None or failed(record)
 
 
 def finish(session: Session, kind: str, object_id: str, record: Record) -> int:
