@@ -4,6 +4,11 @@ fanout, each test with a topic of its own."""
 from __future__ import annotations
 
 import datetime
+import json
+import re
+import signal
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -16,6 +21,8 @@ from oslo_config import cfg
 
 from tests.functional.conftest import new_volume
 from tests.functional.listen import Collector, _unwrap
+from tests.functional.test_client import client as run_client
+from tests.functional.test_client import ok, rows
 from tests.functional.test_lifecycle import wait_status
 from tests.functional.worker import RABBIT_URL, Worker
 from volworker import exception
@@ -321,3 +328,54 @@ def test_bad_stats_at_setup_mean_not_ready(
     lines = [ln for ln in worker.log().splitlines() if "could not be set up" in ln]
     assert len(lines) == 1 and "Backend b1" in lines[0] and cause in lines[0]
     assert reports.all() == []
+
+
+def test_client_shows_the_pools_at_a_glance(
+    topic: str,
+    fake_worker: Callable[..., Worker],
+    client: Callable[[Worker], VolumeAPI],
+) -> None:
+    worker = fake_worker(fake_pool_capacity_gb=2000)
+    worker.start().wait_ready()
+    api, server = client(worker), worker.server("b1")
+    volume = new_volume(worker, "b1", size=500, host=f"{server}#b")
+    api.create_volume(volume)
+    wait_status(api, server, volume["id"], "available")
+    args = ("--url", RABBIT_URL, "--topic", worker.topic, "capabilities")
+    args += ("--scheduler-topic", topic)
+
+    table = rows(ok(run_client(*args)))
+    assert [r["POOL"] for r in table] == [f"{server}#a", f"{server}#b"]
+    assert table[0]["USED"] == "0 of 2,000 GiB (0%)"
+    assert (table[1]["ALLOCATED"], table[1]["VOLUMES"]) == ("500 GiB", "1")
+    assert {r["PROVISIONING"] for r in table} == {"thin"}
+    assert all(re.fullmatch(r"\d+s", r["AGE"]) for r in table), table
+
+    pools = json.loads(ok(run_client(*args, "--format", "json")))
+    assert [p["pool"] for p in pools] == [f"{server}#a", f"{server}#b"]
+    assert pools[1]["capabilities"]["allocated_capacity_gb"] == 500
+    assert not pools[1]["stale"]
+
+    # the figures are those of the worker's last poll (at start, an hour's
+    # interval): a scheduler that wants them younger than a second sees them
+    # stale
+    time.sleep(1.5)
+    table = rows(ok(run_client(*args, "--stale-after", "1")))
+    assert all(r["AGE"].endswith("STALE") for r in table), table
+
+
+def test_client_watches_until_interrupted(
+    topic: str, fake_worker: Callable[..., Worker]
+) -> None:
+    worker = fake_worker()
+    worker.start().wait_ready()
+    command = [sys.executable, "-m", "volworker.cmd.client", "--url", RABBIT_URL]
+    command += ["--topic", worker.topic, "capabilities", "--watch", "--every", "0.2"]
+    command += ["--scheduler-topic", topic]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as proc:
+        assert proc.stdout is not None
+        lines = [proc.stdout.readline() for _ in range(8)]
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(30) == 0
+    pools = [ln.split()[0] for ln in lines if ln.startswith(worker.host)]
+    assert {f"{worker.server('b1')}#a", f"{worker.server('b1')}#b"} <= set(pools)

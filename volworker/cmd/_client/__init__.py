@@ -6,9 +6,9 @@ group, write its module and list it in :data:`GROUPS`.
 
 from __future__ import annotations
 
-from volworker.cmd._client import connections, manage, snapshots, volumes
+from volworker.cmd._client import capabilities, connections, manage, snapshots, volumes
 from volworker.cmd._client.registry import Group
 
 __all__ = ["GROUPS"]
 
-GROUPS: tuple[Group, ...] = (volumes, snapshots, connections, manage)
+GROUPS: tuple[Group, ...] = (volumes, snapshots, connections, manage, capabilities)
