@@ -171,8 +171,12 @@ class Manager:
             except Exception:
                 LOG.exception("Intake of %r failed", item)
 
-    async def _take(self, request: Request, seq: int | None = None) -> None:
+    async def _take(self, request: Request) -> None:
         if request.action in queries.QUERIES:
+            if request.respond is None:
+                request.acknowledge()
+                LOG.warning("Ignored %s sent as a cast: it is a call", request.action)
+                return
             self._spawn(queries.answer(self, request), self._running)
             return
         if request.action == "publish_service_capabilities":
@@ -181,22 +185,19 @@ class Manager:
             return
         spec = SPECS[request.action]
         keys = await self._keys(request)
-        if seq is None:
-            accepted: Any = self.store.submit(
-                functools.partial(
-                    journal.accept,
-                    service=self.service,
-                    owner=self.owner,
-                    request=request,
-                    kind=spec.kind,
-                    resource_id=request.args[spec.kind]["id"],
-                    creates=spec.creates,
-                )
+        journaled = self.store.submit(
+            functools.partial(
+                journal.accept,
+                service=self.service,
+                owner=self.owner,
+                request=request,
+                kind=spec.kind,
+                resource_id=request.args[spec.kind]["id"],
+                creates=spec.creates,
             )
-        else:
-            accepted = seq
+        )
         ticket = self.ordering.enqueue(keys)
-        self._spawn(self._execute(request, ticket, accepted), self._waiting)
+        self._spawn(self._execute(request, ticket, journaled), self._waiting)
 
     async def _keys(self, request: Request) -> set[str]:
         """The volumes a request touches: its order and its locks."""
@@ -226,13 +227,14 @@ class Manager:
 
     # -- execution --------------------------------------------------------
 
-    async def _execute(self, request: Request, ticket: Ticket, accepted: Any) -> None:
+    async def _execute(
+        self,
+        request: Request,
+        ticket: Ticket,
+        journaled: concurrent.futures.Future[journal.Accepted | None],
+    ) -> None:
         try:
-            seq = (
-                accepted
-                if isinstance(accepted, int)
-                else await asyncio.wrap_future(accepted)
-            )
+            accepted = await asyncio.wrap_future(journaled)
         except Exception as exc:
             ticket.release()
             # NOTE: not acknowledged: the broker delivers it again later.
@@ -251,7 +253,7 @@ class Manager:
             ticket.release()
             raise
         request.acknowledge()
-        if seq is None:
+        if accepted is None:
             ticket.release()
             LOG.info(
                 "[%s] Ignored %s for %s: already received",
@@ -260,7 +262,8 @@ class Manager:
                 ",".join(ticket.keys),
             )
             return
-        await self._run(Operation(self, request, seq, SPECS[request.action]), ticket)
+        spec = SPECS[request.action]
+        await self._run(Operation(self, request, accepted.seq, spec, accepted), ticket)
 
     async def _run(
         self, op: Operation, ticket: Ticket, handler: Handler | None = None

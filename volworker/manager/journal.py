@@ -9,6 +9,7 @@ state (``finish``) in one transaction. Recovery reads what was left open.
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import exc as sa_exc
@@ -17,9 +18,10 @@ from sqlalchemy.orm import Session
 from volworker import exception
 from volworker.manager.request import Request
 from volworker.objects import Snapshot, Volume
-from volworker.state import api
+from volworker.state import api, hot
 
 __all__ = [
+    "Accepted",
     "abandon",
     "accept",
     "begin",
@@ -30,51 +32,42 @@ __all__ = [
     "unfinished",
 ]
 
-View = tuple[dict[str, Any], Any]
-
 
 def load_volume(
     session: Session, service: str, volume_id: str
 ) -> tuple[dict[str, Any], Volume]:
     """The volume's record and driver object; VolumeNotFound if not ours."""
-    row = api.get_volume(session, volume_id)
+    row = hot.load(session, "volume", volume_id)
     if row is None or row.service != service:
         raise exception.VolumeNotFound(volume_id=volume_id)
-    attachments = api.list_attachments(session, volume_id)
-    return row.to_dict(), row.to_volume(attachments)
+    return row.to_dict(), row.to_volume(hot.attachments(session, volume_id))
 
 
 def load_snapshot(
     session: Session, service: str, snapshot_id: str
 ) -> tuple[dict[str, Any], Snapshot]:
     """The snapshot's record and driver object; SnapshotNotFound if not ours."""
-    row = api.get_snapshot(session, snapshot_id)
+    row = hot.load(session, "snapshot", snapshot_id)
     if row is None or row.service != service:
         raise exception.SnapshotNotFound(snapshot_id=snapshot_id)
     _, volume = load_volume(session, service, row.volume_id)
     return row.to_dict(), row.to_snapshot(volume)
 
 
-def _load(session: Session, service: str, kind: str, resource_id: str) -> View:
-    if kind == "volume":
-        return load_volume(session, service, resource_id)
-    return load_snapshot(session, service, resource_id)
-
-
 def _new_record(
     session: Session, service: str, kind: str, args: dict[str, Any]
-) -> bool:
-    """Insert the record a create starts with; False when the id exists."""
+) -> tuple[Any, Any]:
+    """Insert the record a create starts with (a taken id raises); return the
+    row and the driver object."""
     if kind == "volume":
         fields = args["volume"]
-        if api.get_volume(session, fields["id"]) is not None:
-            return False
-        api.add_volume(
+        row = hot.insert(
             session,
+            "volume",
             id=fields["id"],
             service=service,
             host=fields["host"],
-            pool=fields["host"].partition("#")[2],
+            pool=fields["host"].partition("#")[2] or None,
             size=fields["size"],
             status="creating",
             display_name=fields.get("name"),
@@ -83,14 +76,15 @@ def _new_record(
             snapshot_id=fields.get("snapshot_id"),
             source_volid=fields.get("source_volid"),
             image_id=fields.get("image_id"),
+            provider_location=None,
+            provider_auth=None,
         )
-        return True
+        return row, row.to_volume()
     fields = args["snapshot"]
-    if api.get_snapshot(session, fields["id"]) is not None:
-        return False
-    volume = api.get_volume(session, fields["volume_id"])
-    api.add_snapshot(
+    volume = hot.load(session, "volume", fields["volume_id"])
+    row = hot.insert(
         session,
+        "snapshot",
         id=fields["id"],
         volume_id=fields["volume_id"],
         service=service,
@@ -98,8 +92,32 @@ def _new_record(
         size=volume.size if volume is not None else 0,
         display_name=fields.get("name"),
         meta=fields.get("metadata") or {},
+        provider_location=None,
     )
-    return True
+    if volume is None:
+        return row, None
+    parent = volume.to_volume(hot.attachments(session, volume.id))
+    return row, row.to_snapshot(parent)
+
+
+def _is_duplicate(
+    session: Session, request: Request, kind: str, resource_id: str, creates: bool
+) -> bool:
+    """After an IntegrityError: was it the message or the create seen before?"""
+    if request.message_id and api.find_operation_by_message(
+        session, request.message_id
+    ):
+        return True
+    return creates and hot.load(session, kind, resource_id) is not None
+
+
+@dataclass
+class Accepted:
+    """A journaled request; for a create, also the record it inserted."""
+
+    seq: int
+    row: Any = None
+    obj: Any = None
 
 
 def accept(
@@ -111,19 +129,19 @@ def accept(
     kind: str,
     resource_id: str,
     creates: bool,
-) -> int | None:
-    """Journal a request; None when it is a duplicate and must not run."""
-    if request.message_id and api.find_operation_by_message(
-        session, request.message_id
-    ):
-        return None
+) -> Accepted | None:
+    """Journal a request; None when it is a duplicate and must not run.
+
+    A duplicate shows as a unique key taken (the message id, or the id a
+    create names), also when another member of a cluster journals the same
+    request at the same moment.
+    """
     try:
-        # NOTE: another member of a cluster may journal the same create or
-        # the same message at the same moment; the loser is the duplicate.
         with session.begin_nested():
-            if creates and not _new_record(session, service, kind, request.args):
-                return None
-            return api.add_operation(
+            row = obj = None
+            if creates:
+                row, obj = _new_record(session, service, kind, request.args)
+            seq = hot.insert_operation(
                 session,
                 message_id=request.message_id,
                 service=service,
@@ -135,8 +153,27 @@ def accept(
                 state="accepted",
                 owner=owner,
             )
+            return Accepted(seq, row, obj)
     except sa_exc.IntegrityError:
-        return None
+        if _is_duplicate(session, request, kind, resource_id, creates):
+            return None
+        raise
+
+
+def _load_row(session: Session, service: str, kind: str, resource_id: str) -> Any:
+    row = hot.load(session, kind, resource_id)
+    if row is None or row.service != service:
+        if kind == "volume":
+            raise exception.VolumeNotFound(volume_id=resource_id)
+        raise exception.SnapshotNotFound(snapshot_id=resource_id)
+    return row
+
+
+def _driver_object(session: Session, service: str, kind: str, row: Any) -> Any:
+    if kind == "volume":
+        return row.to_volume(hot.attachments(session, row.id))
+    _, volume = load_volume(session, service, row.volume_id)
+    return row.to_snapshot(volume)
 
 
 def begin(
@@ -146,27 +183,21 @@ def begin(
     kind: str,
     resource_id: str,
     status: str | None,
-) -> tuple[str, dict[str, Any], Any]:
+) -> tuple[str, Any, Any]:
     """Mark the operation running and set its object's transitional status.
 
-    Returns the status the object had, its record and its driver object.
+    Returns the status the object had, its row and its driver object.
     """
-    api.set_operation_state(session, seq, "running")
-    before, obj = _load(session, service, kind, resource_id)
-    if status is None or status == before["status"]:
-        return before["status"], before, obj
-    _update(session, kind, resource_id, {"status": status, "error": None})
-    record, obj = _load(session, service, kind, resource_id)
-    return before["status"], record, obj
-
-
-def _update(
-    session: Session, kind: str, resource_id: str, fields: dict[str, Any]
-) -> None:
-    if kind == "volume":
-        api.update_volume(session, resource_id, **fields)
-    else:
-        api.update_snapshot(session, resource_id, **fields)
+    hot.set_state(session, seq, "running")
+    row = _load_row(session, service, kind, resource_id)
+    before = row.status
+    if status is not None and status != before:
+        now = hot.utcnow()
+        hot.update(
+            session, kind, resource_id, status=status, error=None, updated_at=now
+        )
+        hot.apply(row, status=status, error=None, updated_at=now)
+    return before, row, _driver_object(session, service, kind, row)
 
 
 def finish(  # noqa: PLR0913 - one journal entry's outcome
@@ -176,32 +207,32 @@ def finish(  # noqa: PLR0913 - one journal entry's outcome
     kind: str,
     resource_id: str,
     *,
+    row: Any = None,
     fields: dict[str, Any] | None = None,
     delete: bool = False,
     state: str = "done",
     error: str | None = None,
-) -> dict[str, Any] | None:
+    started_at: Any = None,
+) -> Any:
     """Close the operation and leave its object final, in one transaction.
 
-    Returns the object's record as it now is (as it was, with status
-    ``deleted``, when it was deleted), or None when there is no object.
+    ``row`` is the object's row as the operation last saw it (loaded here
+    when None); ``started_at`` is when it began, if begin() wrote nothing. Returns it as it now is (status ``deleted`` when deleted), or
+    None when there is no object.
     """
-    api.set_operation_state(session, seq, state, error=error)
-    try:
-        record, _ = _load(session, service, kind, resource_id)
-    except (exception.VolumeNotFound, exception.SnapshotNotFound):
-        return None
+    hot.set_state(session, seq, state, error=error, started_at=started_at)
+    if row is None:
+        row = hot.load(session, kind, resource_id)
+        if row is None or row.service != service:
+            return None
     if delete:
-        if kind == "volume":
-            api.delete_attachment(session, resource_id)
-            api.delete_volume(session, resource_id)
-        else:
-            api.delete_snapshot(session, resource_id)
-        return {**record, "status": "deleted"}
+        hot.delete(session, kind, resource_id)
+        return hot.apply(row, status="deleted")
     if fields:
-        _update(session, kind, resource_id, fields)
-        record, _ = _load(session, service, kind, resource_id)
-    return record
+        now = hot.utcnow()
+        hot.update(session, kind, resource_id, updated_at=now, **fields)
+        hot.apply(row, updated_at=now, **fields)
+    return row
 
 
 def record_rejected(

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from volworker import exception
 from volworker.manager import journal
+from volworker.state import hot
 
 if TYPE_CHECKING:
     from volworker.manager.core import Manager
@@ -60,17 +61,26 @@ class Operation:
     """The running state of one journaled request."""
 
     def __init__(
-        self, manager: Manager, request: Request, seq: int, spec: Spec
+        self,
+        manager: Manager,
+        request: Request,
+        seq: int,
+        spec: Spec,
+        accepted: journal.Accepted | None = None,
     ) -> None:
         self.manager = manager
         self.request = request
         self.seq = seq
         self.spec = spec
+        self.accepted = accepted
         self.args = request.args
         self.context = request.context
         obj = self.args.get(spec.kind) or {}
         self.resource_id: str = obj.get("id", "")
-        self.record: dict[str, Any] | None = None
+        #: the object's row (detached) as this operation last saw it
+        self.row: Any = None
+        #: when it began, if beginning wrote nothing to the journal
+        self.unrecorded_start: Any = None
         self.prior_status: str | None = None
         self.started = time.monotonic()
 
@@ -94,38 +104,62 @@ class Operation:
     async def load_snapshot(self, snapshot_id: str) -> tuple[dict[str, Any], Any]:
         return await self.db(journal.load_snapshot, self.manager.service, snapshot_id)
 
+    @property
+    def record(self) -> dict[str, Any] | None:
+        """The object's record as this operation last saw it."""
+        return None if self.row is None else dict(self.row.to_dict())
+
     async def begin(self, status: str | None) -> Any:
         """Mark the operation running; set ``status``; announce ``.start``.
 
         Returns the driver object (Volume or Snapshot) of what it acts on.
         """
-        self.prior_status, self.record, obj = await self.db(
-            journal.begin,
-            self.manager.service,
-            self.seq,
-            self.spec.kind,
-            self.resource_id,
-            status,
-        )
-        assert self.record is not None
-        self._notify("start", self.record)
+        fresh = self.accepted
+        if (
+            fresh is not None
+            and fresh.row is not None
+            and status == fresh.row.status
+            and not self.spec.rollback
+        ):
+            # NOTE: a create journaled its record moments ago and is redone
+            # alike from "accepted" or "running"; nothing to write yet. One
+            # that is rolled back instead must be marked running.
+            self.prior_status, self.row, obj = status, fresh.row, fresh.obj
+            self.unrecorded_start = hot.utcnow()
+        else:
+            self.prior_status, self.row, obj = await self.db(
+                journal.begin,
+                self.manager.service,
+                self.seq,
+                self.spec.kind,
+                self.resource_id,
+                status,
+            )
+        self._notify("start", self.row.to_dict())
         return obj
 
-    async def finish(
-        self, *, delete: bool = False, **fields: Any
-    ) -> dict[str, Any] | None:
-        """Close the operation: the object's final fields, then ``.end``."""
-        record = await self.db(
+    async def _close(self, **kwargs: Any) -> dict[str, Any] | None:
+        row = await self.db(
             journal.finish,
             self.manager.service,
             self.seq,
             self.spec.kind,
             self.resource_id,
-            fields=fields,
-            delete=delete,
+            row=self.row,
+            started_at=self.unrecorded_start,
+            **kwargs,
         )
+        if row is None:
+            return None
+        self.row = row
+        return dict(row.to_dict())
+
+    async def finish(
+        self, *, delete: bool = False, **fields: Any
+    ) -> dict[str, Any] | None:
+        """Close the operation: the object's final fields, then ``.end``."""
+        record = await self._close(fields=fields, delete=delete)
         if record is not None:
-            self.record = record
             self._notify("end", record)
         LOG.info(
             "[%s] %s %s done in %.3fs",
@@ -139,17 +173,8 @@ class Operation:
     async def roll_back(self, reason: str, **fields: Any) -> None:
         """Close an operation a restart interrupted, undone: the object gets
         ``fields`` and an ``.error`` notification says what happened."""
-        record = await self.db(
-            journal.finish,
-            self.manager.service,
-            self.seq,
-            self.spec.kind,
-            self.resource_id,
-            fields=fields,
-            state="rolled_back",
-            error=reason,
-        )
-        payload = dict(record or self.record or {"id": self.resource_id})
+        record = await self._close(fields=fields, state="rolled_back", error=reason)
+        payload = dict(record or {"id": self.resource_id})
         payload["error"] = reason
         self._notify("error", payload)
         LOG.warning(
@@ -179,20 +204,8 @@ class Operation:
             fields = {"status": status, "error": message}
             if not status.startswith("error"):
                 fields["error"] = None
-        try:
-            record = await self.db(
-                journal.finish,
-                self.manager.service,
-                self.seq,
-                self.spec.kind,
-                self.resource_id,
-                fields=fields,
-                state="failed",
-                error=message,
-            )
-        except (exception.VolumeNotFound, exception.SnapshotNotFound):
-            record = None
-        payload = dict(record or self.record or {"id": self.resource_id})
+        record = await self._close(fields=fields, state="failed", error=message)
+        payload = dict(record or {"id": self.resource_id})
         payload["error"] = message
         self._notify("error", payload)
         log = LOG.warning if refused else LOG.error

@@ -258,3 +258,7 @@ def _run_item(session: Session, work: Callable[[Session], Any]) -> tuple[bool, A
         # future; the thread itself must go on serving.
         LOG.debug("State store work item %r failed: %s", work, exc)
         return False, exc
+    finally:
+        # NOTE: items may write with plain SQL; no item may see rows an
+        # earlier one loaded into the session's identity map.
+        session.expunge_all()
