@@ -31,7 +31,7 @@ import oslo_messaging  # noqa: E402
 
 from volworker import exception  # noqa: E402
 from volworker.cmd._client import GROUPS  # noqa: E402
-from volworker.cmd._client.arguments import server_arg  # noqa: E402
+from volworker.cmd._client.arguments import seconds_arg, server_arg  # noqa: E402
 from volworker.cmd._client.errors import (  # noqa: E402
     EXIT_FAILED,
     EXIT_UNREACHED,
@@ -94,7 +94,7 @@ def _global_options(parser: Any, *, suppress: bool) -> None:
     )
     parser.add_argument(
         "--timeout",
-        type=float,
+        type=seconds_arg,
         default=default(DEFAULT_TIMEOUT),
         metavar="SECONDS",
         help=f"how long to wait for each reply (default: {DEFAULT_TIMEOUT:g})",
@@ -175,8 +175,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
     except BrokenPipeError:
-        # NOTE: the reader (``| head``) left; nothing more to say to it.
-        sys.stderr.close()
+        # NOTE: the reader (``| head``) left; the exit must not try to flush
+        # to it again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except Exception as exc:
         error = _explain(exc, settings)

@@ -8,7 +8,7 @@ import uuid
 
 from volworker.cmd._client.session import check_server
 
-__all__ = ["add_unmanage", "server_arg", "size_arg", "uuid_arg"]
+__all__ = ["add_unmanage", "seconds_arg", "server_arg", "size_arg", "uuid_arg"]
 
 
 def uuid_arg(value: str) -> str:
@@ -28,6 +28,17 @@ def size_arg(value: str) -> int:
     if size < 1:
         raise argparse.ArgumentTypeError(f"{value!r} is not a size in GiB (1 or more)")
     return size
+
+
+def seconds_arg(value: str) -> float:
+    """A duration in seconds, more than 0."""
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = 0.0
+    if not seconds > 0:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of seconds > 0")
+    return seconds
 
 
 def server_arg(value: str) -> str:

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from volworker.cmd._client.arguments import seconds_arg
 from volworker.cmd._client.errors import EXIT_FAILED, EXIT_UNREACHED, ClientError
 from volworker.cmd._client.session import Session
 
@@ -49,7 +50,7 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--wait-timeout",
-        type=float,
+        type=seconds_arg,
         default=DEFAULT_TIMEOUT,
         metavar="SECONDS",
         help=f"give up waiting after this long (default {DEFAULT_TIMEOUT:g})",
