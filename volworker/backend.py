@@ -19,7 +19,7 @@ import oslo_messaging
 import tenacity
 from oslo_config import cfg
 
-from volworker import exception
+from volworker import exception, systemd
 from volworker.capabilities import Publisher
 from volworker.context import RequestContext
 from volworker.driver import VolumeDriver, loader
@@ -134,6 +134,22 @@ class Backend:
         driver.do_setup(RequestContext.admin())
         driver.check_for_setup_error()
 
+    def _report_retry(self, state: tenacity.RetryCallState) -> None:
+        wait = state.next_action.sleep if state.next_action else 0.0
+        cause = state.outcome.exception() if state.outcome else ""
+        LOG.warning(
+            "Backend %s is not available yet (attempt %d): %s",
+            self.name,
+            state.attempt_number,
+            cause,
+        )
+        # NOTE: tell systemd why start-up takes long, and give it the time.
+        systemd.notify(
+            f"STATUS=Backend {self.name} not available yet (attempt "
+            f"{state.attempt_number}), retrying in {wait:.0f}s: {cause}"[:500],
+            f"EXTEND_TIMEOUT_USEC={int((wait + 60) * 1_000_000)}",
+        )
+
     async def _setup(self, driver: VolumeDriver) -> None:
         conf = self.shared.conf
         retrying = tenacity.AsyncRetrying(
@@ -142,12 +158,7 @@ class Backend:
                 multiplier=1, max=conf.setup_retry_max_delay
             ),
             stop=tenacity.stop_after_attempt(conf.setup_retry_attempts),
-            before_sleep=lambda state: LOG.warning(
-                "Backend %s is not available yet (attempt %d): %s",
-                self.name,
-                state.attempt_number,
-                state.outcome.exception() if state.outcome else "",
-            ),
+            before_sleep=self._report_retry,
             reraise=True,
         )
         async for attempt in retrying:
@@ -170,6 +181,7 @@ class Backend:
             conf, self.name, host=conf.host, state_path=conf.state_path
         )
         self.driver = driver
+        systemd.notify(f"STATUS=Setting up backend {self.name}")
         await self._setup(driver)
         # NOTE: a backend whose first stats fail, hang or make no sense is
         # not ready: its pools are unknown, and nothing could be scheduled

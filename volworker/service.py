@@ -131,6 +131,13 @@ class Service:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._request_stop, sig.name)
+        # NOTE: a reload (SIGHUP) must not kill the worker; the configuration
+        # is read at start only, so there is nothing to reload.
+        loop.add_signal_handler(
+            signal.SIGHUP,
+            LOG.info,
+            "Received SIGHUP: nothing to reload; restart to apply changes",
+        )
         shared = self._shared()
         await loop.run_in_executor(shared.executor, shared.store.start)
         await loop.run_in_executor(shared.executor, shared.locks.start)

@@ -4,6 +4,9 @@ backend that cannot be set up says so and waits for nothing."""
 from __future__ import annotations
 
 import pathlib
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 
@@ -34,6 +37,10 @@ def test_ready_only_after_transient_setup_failures(
     assert log.count("Backend b1 is not available yet") == 2
     assert log.index("is not available yet") < log.index("Backend b1 ready")
     assert "STATUS=Serving b1" in worker.notified
+    assert "STATUS=Setting up backend b1" in worker.notified
+    retrying = [line for line in worker.notified if "not available yet" in line]
+    assert len(retrying) == 2 and "attempt 1" in retrying[0]
+    assert any(line.startswith("EXTEND_TIMEOUT_USEC=") for line in worker.notified)
     assert worker.stop() == 0
     assert "STOPPING=1" in worker.notified
 
@@ -141,3 +148,33 @@ def test_a_second_process_for_the_same_backend_refuses_to_start(
     assert "already served by another volworker process" in second.log()
     assert "READY=1" not in second.notified
     assert first.stop() == 0
+
+
+def test_sighup_does_not_stop_the_worker(make_worker: Callable[..., Worker]) -> None:
+    worker = make_worker({"b1": {"volume_driver": "fake"}}).start().wait_ready()
+    worker.signal(signal.SIGHUP)
+    time.sleep(0.5)
+    assert not worker.exited()
+    assert worker.stop() == 0
+    assert "Received SIGHUP" in worker.log()
+
+
+def test_a_configuration_error_is_one_line_and_exit_2(tmp_path: pathlib.Path) -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "volworker.cmd.worker",
+            "--config-file",
+            str(tmp_path / "nope"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    missing = tmp_path / "nope"
+    assert done.stderr.strip().splitlines() == [
+        f"volworker: configuration error: Failed to find some config files: {missing}"
+    ]

@@ -48,10 +48,22 @@ def parse_args(argv: Sequence[str], conf: cfg.ConfigOpts = cfg.CONF) -> cfg.Conf
     return conf
 
 
+#: Libraries whose routine chatter an operator does not need at INFO.
+QUIET_LOGGERS = ["alembic=WARN", "amqp=ERROR", "stevedore=WARN", "tooz=WARN"]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     # NOTE: the global CONF, because oslo.messaging registers some of its
     # options only there (see design.md, measured facts).
-    conf = parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        conf = parse_args(sys.argv[1:] if argv is None else argv)
+    except cfg.Error as exc:
+        # NOTE: exit 2 (usage) so that systemd does not restart in vain.
+        print(f"volworker: configuration error: {exc}", file=sys.stderr)
+        return 2
+    oslo_logging.set_defaults(
+        default_log_levels=oslo_logging.get_default_log_levels() + QUIET_LOGGERS
+    )
     oslo_logging.setup(conf, "volworker")
     backends = [conf.backend] if conf.backend else list(conf.enabled_backends)
     if not backends:
