@@ -11,6 +11,7 @@ detached model instances, so their ``to_dict()``, ``to_volume()`` and
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import sqlalchemy as sa
@@ -64,6 +65,28 @@ def _table(model: type[Base]) -> sa.Table:
     return table
 
 
+@functools.cache
+def _update_by_key(model: type[Base], key: str, columns: frozenset[str]) -> sa.Update:
+    """``UPDATE <table> SET <columns> WHERE <key> = :_key``, built once."""
+    table = _table(model)
+    return (
+        sa.update(table)
+        .where(table.c[key] == sa.bindparam("_key"))
+        .values({name: sa.bindparam(name) for name in columns})
+    )
+
+
+@functools.cache
+def _insert(model: type[Base]) -> sa.Insert:
+    return sa.insert(_table(model))
+
+
+@functools.cache
+def _select_by_id(model: type[Base]) -> sa.Select[Any]:
+    table = _table(model)
+    return sa.select(table).where(table.c.id == sa.bindparam("_key"))
+
+
 def insert(session: Session, kind: str, **fields: Any) -> Any:
     """Add a volume or snapshot; a taken id raises IntegrityError.
 
@@ -75,7 +98,7 @@ def insert(session: Session, kind: str, **fields: Any) -> Any:
     fields.setdefault("updated_at", now)
     fields.setdefault("error", None)
     model = MODELS[kind]
-    session.execute(sa.insert(_table(model)).values(**_values(model, fields)))
+    session.execute(_insert(model), _values(model, fields))
     return model(**{_ALIASES.get(key, key): value for key, value in fields.items()})
 
 
@@ -83,7 +106,7 @@ def insert_operation(session: Session, **fields: Any) -> int:
     """Journal an operation; a message id seen before raises IntegrityError."""
     fields.setdefault("created_at", utcnow())
     values = _values(OperationRecord, fields)
-    result = session.execute(sa.insert(_table(OperationRecord)).values(**values))
+    result = session.execute(_insert(OperationRecord), values)
     assert isinstance(result, sa.CursorResult)
     key = result.inserted_primary_key
     assert key is not None
@@ -106,16 +129,16 @@ def set_state(
         values["started_at"] = utcnow()
     elif state in _FINISHED:
         values.update(finished_at=utcnow(), error=error)
-    table = _table(OperationRecord)
-    session.execute(sa.update(table).where(table.c.seq == seq).values(**values))
+    statement = _update_by_key(OperationRecord, "seq", frozenset(values))
+    session.execute(statement, {"_key": seq, **values})
 
 
 def update(session: Session, kind: str, resource_id: str, **fields: Any) -> None:
     model = MODELS[kind]
     fields.setdefault("updated_at", utcnow())
-    table = _table(model)
-    statement = sa.update(table).where(table.c.id == resource_id)
-    session.execute(statement.values(**_values(model, fields)))
+    values = _values(model, fields)
+    statement = _update_by_key(model, "id", frozenset(values))
+    session.execute(statement, {"_key": resource_id, **values})
 
 
 def apply(row: Any, **fields: Any) -> Any:
@@ -136,8 +159,7 @@ def delete(session: Session, kind: str, resource_id: str) -> None:
 def load(session: Session, kind: str, resource_id: str) -> Any:
     """The volume or snapshot as a detached model instance, or None."""
     model = MODELS[kind]
-    table = _table(model)
-    row = session.execute(sa.select(table).where(table.c.id == resource_id)).first()
+    row = session.execute(_select_by_id(model), {"_key": resource_id}).first()
     if row is None:
         return None
     mapping = row._mapping
