@@ -63,8 +63,9 @@ def test_same_message_twice_and_second_create_are_done_once(
     worker = make_worker(file_backend(pool)).start().wait_ready()
     api, publisher = client(worker), raw(worker)
     server = worker.server(BACKEND)
-    volume = {"id": str(uuid.uuid4()), "size": 1, "host": server}
-    snapshot = {"id": str(uuid.uuid4()), "volume_id": volume["id"]}
+    volume_id, snapshot_id = str(uuid.uuid4()), str(uuid.uuid4())
+    volume: dict[str, Any] = {"id": volume_id, "size": 1, "host": server}
+    snapshot = {"id": snapshot_id, "volume_id": volume_id}
 
     create = request("create_volume", {"volume": volume})
     extend = request("extend_volume", {"volume": volume, "new_size": 2})
@@ -108,10 +109,10 @@ def test_same_message_twice_and_second_create_are_done_once(
     assert all(r["state"] == "done" for r in rows), rows
     tally.duplicated += len(rows) - 3
 
-    record = api.get_volume(server, volume["id"])
+    record = api.get_volume(server, volume_id)
     assert (record["status"], record["size"]) == ("available", 2), record
-    assert (pool / f"volume-{volume['id']}").stat().st_size == 2 * GiB
-    assert api.get_snapshot(server, snapshot["id"])["status"] == "available"
+    assert (pool / f"volume-{volume_id}").stat().st_size == 2 * GiB
+    assert api.get_snapshot(server, snapshot_id)["status"] == "available"
     assert check_disk(journal_of(worker), pool, state_dir(worker)) == []
     assert unexpected_errors(worker) == []
     assert worker.stop() == 0
