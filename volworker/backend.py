@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import dataclasses
 import datetime
 import functools
 import logging
@@ -218,7 +219,6 @@ class Backend:
         manager.stats = stats
         manager.on_publish_request = publisher.request
         manager.discover_stats = publisher.discover
-        publisher.on_report = functools.partial(setattr, manager, "stats")
         manager.start()
         self.manager = manager
         recovered = await manager.recover()
@@ -233,12 +233,9 @@ class Backend:
                 "Backend %s: %d journaled operation(s) to finish", self.name, recovered
             )
         ident = BackendIdentity(conf.host, self.name, conf.cluster, pools)
-        dispatcher = Dispatcher(
-            Endpoint(ident, conf.max_volume_size_gb),
-            manager.submit,
-            manager.reject,
-            shared.outbox,
-        )
+        endpoint = Endpoint(ident, conf.max_volume_size_gb)
+        publisher.on_report = functools.partial(self._on_report, manager, endpoint)
+        dispatcher = Dispatcher(endpoint, manager.submit, manager.reject, shared.outbox)
         await self._blocking(server.start, dispatcher)
         await publisher.start()
         LOG.info(
@@ -248,6 +245,17 @@ class Backend:
             driver.VERSION,
             ", ".join(pools),
         )
+
+    def _on_report(
+        self, manager: Manager, endpoint: Endpoint, capabilities: dict[str, Any]
+    ) -> None:
+        """Every good report: the manager's figures, and the pools requests
+        may name (a driver may add or drop pools while it runs)."""
+        manager.stats = capabilities
+        pools = tuple(pool["pool_name"] for pool in capabilities["pools"])
+        if pools and pools != endpoint.ident.pools:
+            LOG.info("Backend %s now has pools %s", self.name, ", ".join(pools))
+            endpoint.ident = dataclasses.replace(endpoint.ident, pools=pools)
 
     async def stop(self, timeout: float) -> bool:
         """Stop consuming, finish running work within ``timeout``."""

@@ -28,6 +28,7 @@ __all__ = [
     "VolumeNotFound",
     "VolumeSizeExceedsAvailableQuota",
     "VolworkerError",
+    "contract_error",
 ]
 
 
@@ -111,3 +112,23 @@ class ManageExistingVolumeTypeMismatch(InvalidInput):
 
 class ImageNotFound(InvalidInput):
     msg_fmt = "Image %(image_id)s could not be found."
+
+
+def contract_error(error: BaseException) -> VolworkerError:
+    """``error`` as a class of this module, which every caller can rebuild.
+
+    A driver may raise its own subclass of a contract error; over the wire
+    only this module's classes arrive by name, so such an error travels as
+    the nearest contract class above it, with the same message and fields.
+    """
+    if type(error).__module__ == __name__ and isinstance(error, VolworkerError):
+        return error
+    for cls in type(error).__mro__:
+        if cls.__module__ == __name__ and issubclass(cls, VolworkerError):
+            kwargs = getattr(error, "kwargs", {})
+            converted = cls(str(error), **kwargs)
+            converted.__cause__ = error
+            return converted
+    converted = VolumeBackendAPIException(data=f"{type(error).__name__}: {error}")
+    converted.__cause__ = error
+    return converted

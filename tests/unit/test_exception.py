@@ -49,3 +49,26 @@ def test_missing_field_does_not_hide_the_error() -> None:
     error = exception.VolumeIsBusy(volume_id="abc")
     assert "Volume %(volume_id)s is busy" in str(error)
     assert "abc" in str(error)
+
+
+class _DriverBusy(exception.VolumeIsBusy):
+    """A driver's own error class, unknown to callers."""
+
+
+def test_a_drivers_own_error_travels_as_the_contract_class() -> None:
+    error = exception.contract_error(_DriverBusy(volume_id="v1", reason="exported"))
+    assert type(error) is exception.VolumeIsBusy
+    assert error.kwargs == {"volume_id": "v1", "reason": "exported"}
+    received = _round_trip(error)
+    assert isinstance(received, exception.VolumeIsBusy)
+
+
+def test_contract_errors_pass_unchanged() -> None:
+    error = exception.InvalidInput(reason="x")
+    assert exception.contract_error(error) is error
+
+
+def test_foreign_errors_become_backend_errors() -> None:
+    error = exception.contract_error(OSError(28, "No space left on device"))
+    assert isinstance(error, exception.VolumeBackendAPIException)
+    assert "No space left" in str(error)

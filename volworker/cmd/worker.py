@@ -17,6 +17,7 @@ warnings.filterwarnings("ignore", message="\\s*Eventlet is deprecated")
 
 import asyncio  # noqa: E402
 import logging  # noqa: E402
+import os  # noqa: E402
 import sys  # noqa: E402
 from collections.abc import Sequence  # noqa: E402
 
@@ -70,7 +71,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         LOG.error("No backend to serve: set enabled_backends or --backend")
         return 2
     service = Service(conf, backends, strict=bool(conf.backend))
-    return asyncio.run(service.run())
+    code = asyncio.run(service.run())
+    # NOTE: the service has stopped and saved everything; a driver call that
+    # hangs (a dead backend) must not keep the process from exiting, as the
+    # interpreter would wait for its thread.
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":

@@ -344,8 +344,8 @@ class Manager:
         call = functools.partial(getattr(self.driver, method), *args, **kwargs)
         try:
             return await self._loop.run_in_executor(self.executor, call)
-        except exception.VolworkerError:
-            raise
+        except exception.VolworkerError as exc:
+            raise exception.contract_error(exc) from exc
         except Exception as exc:
             LOG.exception("[%s] driver.%s raised", request_id, method)
             raise exception.VolumeBackendAPIException(

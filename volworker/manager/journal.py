@@ -217,8 +217,9 @@ def finish(  # noqa: PLR0913 - one journal entry's outcome
     """Close the operation and leave its object final, in one transaction.
 
     ``row`` is the object's row as the operation last saw it (loaded here
-    when None); ``started_at`` is when it began, if begin() wrote nothing. Returns it as it now is (status ``deleted`` when deleted), or
-    None when there is no object.
+    when None); ``started_at`` is when it began, if begin() wrote nothing.
+    Returns the row as it now is (status ``deleted`` when deleted), or None
+    when there is no object.
     """
     hot.set_state(session, seq, state, error=error, started_at=started_at)
     if row is None:
