@@ -103,6 +103,8 @@ class Publisher:
         self._store = store
         self._executor = executor
         self._outbox = outbox
+        self._topic = conf.scheduler_topic
+        self._nobody_listens = False
         self._client = oslo_messaging.get_rpc_client(
             transport, oslo_messaging.Target(topic=conf.scheduler_topic)
         ).prepare(fanout=True)
@@ -273,7 +275,16 @@ class Publisher:
             kwargs, self._pending = self._pending, None
         if kwargs is not None:
             ctxt = {"request_id": f"req-{uuid.uuid4()}"}
-            self._client.cast(ctxt, "update_service_capabilities", **kwargs)
+            try:
+                self._client.cast(ctxt, "update_service_capabilities", **kwargs)
+            except oslo_messaging.MessageDeliveryFailure as exc:
+                # NOTE: the fanout exchange exists once a scheduler listens;
+                # until then there is nobody to tell, which is no error.
+                log = LOG.debug if self._nobody_listens else LOG.info
+                log("No scheduler listens on %s yet: %s", self._topic, exc)
+                self._nobody_listens = True
+                return
+            self._nobody_listens = False
             LOG.debug(
                 "Published the capabilities of %s (%d pools, taken %s)",
                 self.host,

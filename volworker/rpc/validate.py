@@ -176,7 +176,12 @@ def volume(value: Any, ident: BackendIdentity, max_gb: int) -> dict[str, Any]:
     if len(sources) > 1:
         raise _fail(f"volume has more than one source: {', '.join(sources)}")
     for key in sources:
-        result[key] = uuid_str(raw[key], f"volume.{key}")
+        if key == "image_id":
+            # NOTE: the contract's image id is any string; the image service
+            # decides what it names.
+            result[key] = _text(raw[key], "volume.image_id")
+        else:
+            result[key] = uuid_str(raw[key], f"volume.{key}")
     return result
 
 

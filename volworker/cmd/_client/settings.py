@@ -1,7 +1,7 @@
 """Where the client sends its requests: URL, topic, server and timeout.
 
 Each comes from the command line first, then the environment
-(``VOLWORKER_TRANSPORT_URL``, ``VOLWORKER_HOST``), then the worker's own
+(``VOLWORKER_TRANSPORT_URL``, ``VOLWORKER_TOPIC``, ``VOLWORKER_HOST``), then the worker's own
 configuration file (``--config-file``: ``[DEFAULT] transport_url``,
 ``volume_topic``, and ``host``/``cluster`` with a single enabled backend),
 then the defaults.
@@ -18,12 +18,21 @@ from oslo_config import cfg
 
 from volworker.cmd._client.errors import EXIT_UNREACHED, ClientError
 
-__all__ = ["DEFAULT_TOPIC", "DEFAULT_URL", "HOST_ENV", "URL_ENV", "Settings", "resolve"]
+__all__ = [
+    "DEFAULT_TOPIC",
+    "DEFAULT_URL",
+    "HOST_ENV",
+    "TOPIC_ENV",
+    "URL_ENV",
+    "Settings",
+    "resolve",
+]
 
 DEFAULT_URL = "rabbit://guest:guest@127.0.0.1:5672/"
 DEFAULT_TOPIC = "volworker"
 URL_ENV = "VOLWORKER_TRANSPORT_URL"
 HOST_ENV = "VOLWORKER_HOST"
+TOPIC_ENV = "VOLWORKER_TOPIC"
 
 # NOTE: the names and meaning of the worker's options; registered on a
 # private ConfigOpts that only reads them, so the worker's modules (and
@@ -69,7 +78,7 @@ def resolve(args: argparse.Namespace, environ: Mapping[str, str]) -> Settings:
     """The settings for this run, from ``args``, ``environ`` and the file."""
     conf = _read_config(args.config_file) if args.config_file else None
     url = args.url or environ.get(URL_ENV) or (conf and conf.transport_url)
-    topic = args.topic or (conf and conf.volume_topic)
+    topic = args.topic or environ.get(TOPIC_ENV) or (conf and conf.volume_topic)
     host = args.host or environ.get(HOST_ENV) or (conf and _host_from_config(conf))
     return Settings(
         url=url or DEFAULT_URL,
