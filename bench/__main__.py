@@ -1,0 +1,181 @@
+"""Run volworker's benchmark suite (issue 7) against the local RabbitMQ.
+
+    bench/run [--quick] [--figures 1,2,...] [--repeats N] [--no-profile]
+
+Writes ``bench/results/latest.json`` and ``bench/results/latest.md`` (and
+the py-spy readings of figure 1 next to them) and prints the table. Every
+figure is measured side by side with its baseline, in rotating order, over
+``--repeats`` repeats; the table gives min / median / max and the ratio of
+medians with the range of the per-repeat ratios. Figures:
+
+1. create throughput: volworker vs a bare oslo.messaging server
+2. get_volume call round trip, p50 and p99, vs a bare oslo.messaging call
+3. start to READY=1, fake and file driver, vs the bare server's start
+4. ordering cost: 1, 8, 64, 1,000 volumes in flight
+5. concurrency: 50 ms operations, max_concurrent_operations 8, 32, 64
+6. capabilities, 1 / 100 / 1,000 pools (runs bench/capabilities.py)
+7. file driver on XFS reflink, 1 vs 10 GiB (needs root)
+8. RSS idle and with 10,000 volumes in the store
+"""
+
+from __future__ import annotations
+
+import warnings
+
+# NOTE: oslo.service imports eventlet only to warn that it is deprecated.
+warnings.filterwarnings("ignore", message="\\s*Eventlet is deprecated")
+
+import argparse  # noqa: E402
+import datetime  # noqa: E402
+import json  # noqa: E402
+import pathlib  # noqa: E402
+import shutil  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from typing import Any  # noqa: E402
+
+from bench import (  # noqa: E402
+    calls,
+    capabilities_fig,
+    concurrency,
+    create,
+    machine,
+    memory,
+    ordering,
+    reflink,
+    report,
+    startup,
+)
+from bench.broker import BROKER, queue_depth  # noqa: E402
+
+#: sizes of each figure: (full run, --quick)
+SIZES: dict[str, tuple[Any, Any]] = {
+    "casts": (20_000, 2_000),
+    "calls": (2_000, 300),
+    "ordering_ops": (3_000, 400),
+    "per_slot": (100, 10),
+    "volumes": (10_000, 1_000),
+    "file_sizes": ([1, 10], [1, 2]),
+    "file_repeats": (5, 2),
+    "copies": (2, 1),
+    "capabilities_repeats": (20, 3),
+    "repeats": (3, 2),
+}
+
+NOTES = [
+    "Ratios are of medians; the range in brackets is of the per-repeat ratios "
+    "(repeat i of one variant against repeat i of its baseline, run side by side).",
+    "Figures 1, 4, 5: the server's queue is filled while it is stopped, then "
+    "it is started and timed from its first `.start` to its last `.end` "
+    "notification by the timestamps the publisher puts on them (the bare "
+    "server without notifications: by its own counter), so neither the "
+    "sender nor the collector sets the pace; their own ceilings are rows of "
+    "figure 1.",
+    "The bare server is an oslo.messaging RPC server (threading executor, "
+    "default executor_thread_pool_size) on the same transport URL whose "
+    "create_volume sends volume.create.start and .end through a "
+    "messagingv2 Notifier and nothing else (bench/bare_server.py).",
+    "Figure 7 times each operation from the cast to the arrival of its `.end` "
+    "notification; the full copy (read, write, fsync) reads a file just "
+    "written, from the page cache.",
+]
+
+
+def _log(message: str) -> None:
+    stamp = time.strftime("%H:%M:%S")
+    load = " ".join(f"{x:.2f}" for x in machine.load())
+    print(f"[{stamp} load {load}] {message}", file=sys.stderr, flush=True)
+
+
+def _figures(
+    args: argparse.Namespace, tmp: pathlib.Path, out: pathlib.Path
+) -> dict[str, Callable[[], dict[str, Any]]]:
+    k = 1 if args.quick else 0
+    size = {name: values[k] for name, values in SIZES.items()}
+    r = args.repeats or size["repeats"]
+    return {
+        "1": lambda: create.run(tmp, size["casts"], r, out, args.profile, _log),
+        "2": lambda: calls.run(tmp, size["calls"], r, _log),
+        "3": lambda: startup.run(tmp, r, _log),
+        "4": lambda: ordering.run(tmp, size["ordering_ops"], r, _log),
+        "5": lambda: concurrency.run(tmp, size["per_slot"], r, _log),
+        "6": lambda: capabilities_fig.run(size["capabilities_repeats"], _log),
+        "7": lambda: reflink.run(
+            tmp, size["file_sizes"], size["file_repeats"], size["copies"], _log
+        ),
+        "8": lambda: memory.run(tmp, size["volumes"], r, _log),
+    }
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="bench/run", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="a smoke run: few repeats, small sizes"
+    )
+    parser.add_argument(
+        "--figures", default="1,2,3,4,5,6,7,8", help="which figures, e.g. 1,2"
+    )
+    parser.add_argument("--repeats", type=int, help="repeats of each figure")
+    parser.add_argument(
+        "--profile",
+        action=argparse.BooleanOptionalAction,
+        help="py-spy rounds of figure 1 (default: on, off with --quick)",
+    )
+    parser.add_argument(
+        "--out",
+        type=pathlib.Path,
+        default=pathlib.Path(__file__).with_name("results"),
+        help="where latest.json and latest.md go",
+    )
+    args = parser.parse_args(argv)
+    if args.profile is None:
+        args.profile = not args.quick
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse(argv)
+    out: pathlib.Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    wanted = [f.strip() for f in args.figures.split(",") if f.strip()]
+    result: dict[str, Any] = {
+        "mode": "quick" if args.quick else "full",
+        "repeats": args.repeats or SIZES["repeats"][1 if args.quick else 0],
+        "started": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "machine": machine.machine(BROKER),
+        "load": {"start": machine.load()},
+        "notifications.info depth": {"start": queue_depth("notifications.info")},
+        "figures": {},
+        "rows": [],
+        "notes": list(NOTES),
+    }
+    began = time.monotonic()
+    tmp = pathlib.Path(tempfile.mkdtemp(prefix="run-", dir=out))
+    try:
+        figures = _figures(args, tmp, out)
+        for fig in wanted:
+            _log(f"figure {fig}")
+            data = figures[fig]()
+            data["load_after"] = machine.load()
+            result["figures"][fig] = data
+            result["rows"] += data["rows"]
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    result["load"]["end"] = machine.load()
+    result["notifications.info depth"]["end"] = queue_depth("notifications.info")
+    result["seconds"] = round(time.monotonic() - began, 1)
+    text = report.markdown(result)
+    if "6" in result["figures"] and result["figures"]["6"].get("table"):
+        text += "\nbench/capabilities.py:\n\n" + result["figures"]["6"]["table"] + "\n"
+    (out / "latest.json").write_text(json.dumps(result, indent=2, default=str))
+    (out / "latest.md").write_text(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,37 @@
+"""Small direct dealings with the broker: clearing up a round's queues and
+reading a queue's depth."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable
+
+import amqp.exceptions
+import kombu
+
+from tests.functional.listen import BROKER
+
+__all__ = ["BROKER", "delete_queues", "queue_depth"]
+
+
+def delete_queues(names: Iterable[str]) -> None:
+    """Delete the named queues (those a stopped server leaves behind)."""
+    with kombu.Connection(BROKER) as conn:
+        for name in names:
+            channel = conn.channel()
+            with contextlib.suppress(amqp.exceptions.NotFound):
+                channel.queue_delete(name)
+            with contextlib.suppress(Exception):
+                channel.close()
+
+
+def queue_depth(name: str) -> int | None:
+    """Messages waiting in ``name``; None if there is no such queue."""
+    with kombu.Connection(BROKER) as conn:
+        channel = conn.channel()
+        try:
+            _, count, _ = channel.queue_declare(name, passive=True)
+        except amqp.exceptions.NotFound:
+            return None
+        channel.close()
+        return int(count)

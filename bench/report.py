@@ -1,0 +1,111 @@
+"""The results as one markdown table: a row per measurement, with its
+baseline and the ratio to it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["markdown", "row", "table"]
+
+Row = dict[str, Any]
+
+_FORMATS = {
+    "/s": "{:,.0f}",
+    "ms": "{:.2f}",
+    "s": "{:.3f}",
+    "MiB": "{:.1f}",
+    "B": "{:,.0f}",
+    "x": "{:.2f}",
+}
+
+
+def row(
+    fig: str,
+    what: str,
+    value: dict[str, Any],
+    unit: str,
+    *,
+    vs: str = "",
+    ratio: dict[str, Any] | None = None,
+    target: str = "",
+    met: bool | None = None,
+) -> Row:
+    """One measurement (a summary of repeats) and, if any, its ratio to
+    ``vs`` measured in the same run."""
+    return {
+        "fig": fig,
+        "what": what,
+        "value": value,
+        "unit": unit,
+        "vs": vs,
+        "ratio": ratio,
+        "target": target,
+        "met": met,
+    }
+
+
+def _number(value: float, unit: str) -> str:
+    return _FORMATS.get(unit, "{:.3g}").format(value)
+
+
+def _value(r: Row) -> str:
+    v, unit = r["value"], r["unit"]
+    if v["min"] == v["max"]:
+        return f"{_number(v['median'], unit)} {unit}"
+    parts = (_number(v[k], unit) for k in ("min", "median", "max"))
+    return f"{' / '.join(parts)} {unit}"
+
+
+def _ratio(r: Row) -> str:
+    ratio = r["ratio"]
+    if not ratio:
+        return ""
+    text = f"**{ratio['of_medians']:.2f}**"
+    if "min" in ratio and ratio["min"] != ratio["max"]:
+        text += f" ({ratio['min']:.2f} to {ratio['max']:.2f})"
+    return text
+
+
+def _target(r: Row) -> str:
+    if not r["target"]:
+        return ""
+    mark = {True: "met", False: "**missed**", None: ""}[r["met"]]
+    return f"{r['target']} {mark}".strip()
+
+
+def table(rows: list[Row]) -> str:
+    lines = [
+        "| fig | measurement | min / median / max | vs | ratio (per-repeat range) "
+        "| target |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['fig']} | {r['what']} | {_value(r)} | {r['vs']} "
+            f"| {_ratio(r)} | {_target(r)} |"
+        )
+    return "\n".join(lines)
+
+
+def machine_line(result: dict[str, Any]) -> str:
+    m = result["machine"]
+    return (
+        f"{m['nproc']} x {m['cpu']}, Linux {m['kernel']}, Python {m['python']}, "
+        f"oslo.messaging {m['oslo.messaging']}, kombu {m['kombu']}, "
+        f"RabbitMQ {m['rabbitmq']}, volworker {m['commit']}; load average "
+        f"{' '.join(map(str, result['load']['start']))} at start, "
+        f"{' '.join(map(str, result['load']['end']))} at end; "
+        f"{result['mode']} run, {result['repeats']} repeats"
+    )
+
+
+def markdown(result: dict[str, Any]) -> str:
+    parts = [
+        f"Machine: {machine_line(result)}.",
+        "",
+        table(result["rows"]),
+    ]
+    notes = result.get("notes") or []
+    if notes:
+        parts += ["", *(f"- {note}" for note in notes)]
+    return "\n".join(parts) + "\n"
