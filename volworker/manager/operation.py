@@ -119,11 +119,13 @@ class Operation:
             fresh is not None
             and fresh.row is not None
             and status == fresh.row.status
+            and self.spec.kind == "volume"
             and not self.spec.rollback
         ):
-            # NOTE: a create journaled its record moments ago and is redone
-            # alike from "accepted" or "running"; nothing to write yet. One
-            # that is rolled back instead must be marked running.
+            # NOTE: a volume's create journaled its record moments ago and is
+            # redone alike from "accepted" or "running"; nothing to write yet.
+            # One rolled back instead must be marked running, and a snapshot
+            # is of its volume as it is now, not as it was at acceptance.
             self.prior_status, self.row, obj = status, fresh.row, fresh.obj
             self.unrecorded_start = hot.utcnow()
         else:

@@ -34,9 +34,14 @@ async def _check_volume(op: Operation, volume_id: str) -> None:
 async def create_snapshot(op: Operation) -> None:
     await _check_volume(op, op.args["snapshot"]["volume_id"])
     snapshot: Snapshot = await op.begin("creating")
+    # NOTE: the size is the volume's now, which an extend queued before the
+    # snapshot may have changed since the snapshot was accepted.
+    snapshot = snapshot.replace(volume_size=snapshot.volume.size)
     update = await op.driver("create_snapshot", snapshot)
     await op.finish(
-        status="available", **model_fields(op, update, ("provider_location",))
+        status="available",
+        size=snapshot.volume.size,
+        **model_fields(op, update, ("provider_location",)),
     )
 
 

@@ -1,8 +1,8 @@
 """Where the client sends its requests: URL, topic, server and timeout.
 
 Each comes from the command line first, then the environment
-(``VOLWORKER_TRANSPORT_URL``, ``VOLWORKER_TOPIC``, ``VOLWORKER_HOST``), then the worker's own
-configuration file (``--config-file``: ``[DEFAULT] transport_url``,
+(``VOLWORKER_TRANSPORT_URL``, ``VOLWORKER_TOPIC``, ``VOLWORKER_HOST``), then
+the worker's own configuration file (``--config-file``: ``[DEFAULT] transport_url``,
 ``volume_topic``, and ``host``/``cluster`` with a single enabled backend),
 then the defaults.
 """
