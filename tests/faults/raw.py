@@ -34,7 +34,7 @@ def request(
         "method": method,
         "args": args,
         "version": version,
-        "_unique_id": unique_id or uuid.uuid4().hex,
+        "_unique_id": uuid.uuid4().hex if unique_id is None else unique_id,
     }
     for key, value in (ctxt or {"request_id": f"req-{uuid.uuid4()}"}).items():
         message[f"_context_{key}"] = value
