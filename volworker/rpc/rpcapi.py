@@ -12,6 +12,8 @@ Errors raised by the worker arrive as the contract's classes from
 
 from __future__ import annotations
 
+import concurrent.futures
+import functools
 import uuid
 from typing import Any
 
@@ -23,8 +25,25 @@ __all__ = ["ALLOWED_EXMODS", "VolumeAPI"]
 ALLOWED_EXMODS = ["volworker.exception"]
 
 
+#: Threads that carry calls, so that a caller's timeout holds (see _call).
+_CALLERS = concurrent.futures.ThreadPoolExecutor(
+    max_workers=16, thread_name_prefix="volworker-call"
+)
+#: How long past its timeout a call may take to report its own timeout.
+_GRACE = 1.0
+
+
 def _server(host: str) -> str:
     return host.partition("#")[0]
+
+
+def _retries_within(timeout: float) -> int:
+    """How many reconnections fit in ``timeout`` (oslo waits 1 s, 3 s, 5 s…)."""
+    retries, waited = 0, 0.0
+    while waited + 1 + 2 * retries <= timeout:
+        waited += 1 + 2 * retries
+        retries += 1
+    return retries
 
 
 class VolumeAPI:
@@ -55,6 +74,7 @@ class VolumeAPI:
         (None: until it is back; 0: fail at once)."""
         self.transport = transport
         self.topic = topic
+        self.timeout = timeout
         target = oslo_messaging.Target(topic=topic, version=self.RPC_API_VERSION)
         self.client = oslo_messaging.get_rpc_client(
             transport,
@@ -97,10 +117,34 @@ class VolumeAPI:
         timeout: float | None = None,
         **kwargs: Any,
     ) -> Any:
+        """A call that ends within its timeout, also with the broker away.
+
+        oslo.messaging waits for a reachable broker without limit before it
+        starts a call's timeout; the call runs on a helper thread so the
+        caller gets MessagingTimeout when the time is up all the same.
+        """
+        timeout = timeout if timeout is not None else self.timeout
         options: dict[str, Any] = {"server": _server(server), "version": "1.0"}
         if timeout is not None:
-            options["timeout"] = timeout
-        return self.client.prepare(**options).call(self._ctxt(ctxt), method, **kwargs)
+            options.update(timeout=timeout, retry=_retries_within(timeout))
+        call = functools.partial(
+            self.client.prepare(**options).call, self._ctxt(ctxt), method, **kwargs
+        )
+        if timeout is None:
+            return call()
+        future = _CALLERS.submit(call)
+        try:
+            return future.result(timeout + _GRACE)
+        except concurrent.futures.TimeoutError:
+            raise oslo_messaging.MessagingTimeout(
+                f"{method} to {_server(server)} on {self.topic}: no reply within "
+                f"{timeout:.0f}s (is the broker reachable?)"
+            ) from None
+        except oslo_messaging.MessageDeliveryFailure as exc:
+            raise oslo_messaging.MessagingTimeout(
+                f"{method} to {_server(server)} on {self.topic}: could not be sent "
+                f"within {timeout:.0f}s: {exc}"
+            ) from exc
 
     # -- casts --------------------------------------------------------------
 
