@@ -185,7 +185,7 @@ class Manager:
             return
         spec = SPECS[request.action]
         keys = await self._keys(request)
-        journaled = self.store.submit(
+        journaled = self.store.defer(
             functools.partial(
                 journal.accept,
                 service=self.service,
@@ -231,10 +231,10 @@ class Manager:
         self,
         request: Request,
         ticket: Ticket,
-        journaled: concurrent.futures.Future[journal.Accepted | None],
+        journaled: asyncio.Future[journal.Accepted | None],
     ) -> None:
         try:
-            accepted = await asyncio.wrap_future(journaled)
+            accepted = await journaled
         except Exception as exc:
             ticket.release()
             # NOTE: not acknowledged: the broker delivers it again later.

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
+import sqlite3
+import time
 from typing import Any
 
 import sqlalchemy as sa
@@ -49,6 +51,23 @@ def create_engine(url: str | URL, *, sqlite_synchronous: str = "FULL") -> Engine
     return sa.create_engine(url, pool_pre_ping=True, hide_parameters=True)
 
 
+def _set_wal(cursor: Any, attempts: int = 100) -> None:
+    """Switch to WAL; retry while another process creates the database.
+
+    NOTE: changing the journal mode needs the database to itself, and SQLite
+    does not wait busy_timeout for that while another connection is setting
+    up the same new file: it answers "database is locked" at once.
+    """
+    for attempt in range(attempts):
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == attempts - 1:
+                raise
+            time.sleep(0.05)
+
+
 def _sqlite_engine(url: URL, synchronous: str) -> Engine:
     if synchronous not in SQLITE_SYNCHRONOUS:
         raise ValueError(f"sqlite_synchronous must be one of {SQLITE_SYNCHRONOUS}")
@@ -76,7 +95,7 @@ def _sqlite_engine(url: URL, synchronous: str) -> Engine:
         try:
             cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
             if path is not None:
-                cursor.execute("PRAGMA journal_mode = WAL")
+                _set_wal(cursor)
             cursor.execute(f"PRAGMA synchronous = {synchronous}")
         finally:
             cursor.close()

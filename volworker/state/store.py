@@ -22,6 +22,7 @@ would wait for itself) or do slow work other than the database's.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import queue
 import threading
@@ -65,6 +66,8 @@ class StoreConnectionLost(StoreError):
 class _Item(Generic[T]):
     work: Callable[[Session], T]
     future: Future[T]
+    #: for run(): the awaiting loop's future, settled with its batch's others
+    awaited: asyncio.Future[T] | None = None
 
 
 # NOTE: queued after the last item by stop(); the thread exits on it.
@@ -163,22 +166,32 @@ class Store:
         else:
             LOG.info("State store at %s stopped", _engine.safe_url(self.url))
 
+    def _put(self, item: _Item[T]) -> None:
+        with self._lock:
+            if not self._accepting:
+                raise StoreNotRunning(reason="work submitted while stopped")
+            self._queue.put(item)
+
     def submit(self, work: Callable[[Session], T]) -> Future[T]:
         """Queue ``work``; its future completes once its batch is committed.
 
         Thread-safe; items run in the order they were submitted. A future
         cancelled before its batch starts is skipped.
         """
-        future: Future[T] = Future()
-        with self._lock:
-            if not self._accepting:
-                raise StoreNotRunning(reason="work submitted while stopped")
-            self._queue.put(_Item(work, future))
-        return future
+        item = _Item(work, Future())
+        self._put(item)
+        return item.future
+
+    def defer(self, work: Callable[[Session], T]) -> asyncio.Future[T]:
+        """Queue ``work`` now, from the running asyncio loop; await the
+        future this returns for its result."""
+        awaited: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._put(_Item(work, Future(), awaited))
+        return awaited
 
     async def run(self, work: Callable[[Session], T]) -> T:
         """Submit ``work`` and await its result from an asyncio loop."""
-        return await asyncio.wrap_future(self.submit(work))
+        return await self.defer(work)
 
     # The worker thread.
 
@@ -216,16 +229,22 @@ class Store:
         live = [item for item in batch if item.future.set_running_or_notify_cancel()]
         if not live:
             return
-        outcomes = self._run_fast(live)
-        if outcomes is None:
-            outcomes = self._run_isolated(live)
-            if outcomes is None:
-                return
+        outcomes = self._run_fast(live) or self._run_isolated(live)
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[Any, bool, Any]]] = {}
         for item, (ok, value) in zip(live, outcomes, strict=True):
             if ok:
                 item.future.set_result(value)
             else:
                 item.future.set_exception(value)
+            if item.awaited is not None:
+                by_loop.setdefault(item.awaited.get_loop(), []).append(
+                    (item.awaited, ok, value)
+                )
+        # NOTE: one wake-up of each awaiting loop per batch, not per item.
+        for loop, settled in by_loop.items():
+            # NOTE: a loop that has closed has nobody awaiting any more.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(_settle, settled)
 
     def _run_fast(self, live: Sequence[_Item[Any]]) -> list[tuple[bool, Any]] | None:
         """Every item in one transaction without savepoints; None if any
@@ -247,11 +266,9 @@ class Store:
             return None
         return results
 
-    def _run_isolated(
-        self, live: Sequence[_Item[Any]]
-    ) -> list[tuple[bool, Any]] | None:
-        """Each item in its own SAVEPOINT; None when the batch failed as a
-        whole (the futures then hold the error)."""
+    def _run_isolated(self, live: Sequence[_Item[Any]]) -> list[tuple[bool, Any]]:
+        """Each item in its own SAVEPOINT; when the batch fails as a whole,
+        every item gets its error."""
         assert self._sessions is not None
         outcomes: list[tuple[bool, Any]] = []
         try:
@@ -260,9 +277,7 @@ class Store:
         except BaseException as exc:
             error = self._batch_error(exc, outcomes)
             LOG.error("State store batch of %d items failed: %s", len(live), error)
-            for item in live:
-                item.future.set_exception(error)
-            return None
+            return [(False, error)] * len(live)
         return outcomes
 
     def _batch_error(
@@ -278,6 +293,17 @@ class Store:
                 lost.__cause__ = candidate
                 return lost
         return exc
+
+
+def _settle(settled: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
+    """On an awaiting loop: hand each item its outcome."""
+    for awaited, ok, value in settled:
+        if awaited.done():
+            continue  # cancelled by its awaiter
+        if ok:
+            awaited.set_result(value)
+        else:
+            awaited.set_exception(value)
 
 
 def _run_item(session: Session, work: Callable[[Session], Any]) -> tuple[bool, Any]:
