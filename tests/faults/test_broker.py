@@ -36,6 +36,7 @@ from tests.faults.rig import (
     audit_round,
     file_backend,
     journal_of,
+    unexpected_errors,
     wait_for,
 )
 from tests.functional.worker import Worker
@@ -190,6 +191,7 @@ def test_broker_outage_during_load(
     assert not worker.exited(), "the worker died instead of reconnecting"
     assert sender.failures == [], sender.failures
     assert not findings, findings.report(limit=40)
+    assert unexpected_errors(worker) == []
     assert call_outcome == "MessagingTimeout" and call_took < CALL_TIMEOUT + 5, (
         f"a call made during the outage (timeout {CALL_TIMEOUT:.0f}s) ended "
         f"{call_outcome!r} after {call_took:.1f}s"
