@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import pathlib
 import random
+import re
 import signal
 from collections.abc import Callable
 from typing import Any
@@ -66,6 +67,8 @@ def test_sigterm_finishes_running_work_and_keeps_the_rest(
     tally.faults += 1
     assert worker.wait(60) == 0
     assert "STOPPING=1" in worker.notified
+    waited = re.search(r"Waiting up to \S+ for (\d+) operation", worker.log())
+    assert waited, "nothing was running when the worker stopped"
     after_stop = {r["seq"]: r for r in journal_of(worker).operations()}
     left_running = [r for r in after_stop.values() if r["state"] == "running"]
     assert left_running == [], "work running at SIGTERM was not finished"
@@ -83,8 +86,9 @@ def test_sigterm_finishes_running_work_and_keeps_the_rest(
         worker, pool, sender.casts, sender.calls, planner.model, tally
     )
     print(
-        f"SIGTERM with {len(busy['running'])} running, {len(waiting)} waiting "
-        f"after the stop; {sender.sent} sent, quiet={quiet}; {findings.report(5)}"
+        f"SIGTERM: {waited.group(1)} operations finished during the stop, "
+        f"{len(waiting)} waiting in the journal; "
+        f"{sender.sent} sent, quiet={quiet}; {findings.report(5)}"
     )
     calls = {"initialize_connection", "terminate_connection"}
     for seq in waiting:
