@@ -41,6 +41,18 @@ class _Object:
     source: str | None = None  # what a volume or snapshot was made from
 
 
+def _listing(name: str, obj: _Object, managed: dict[str, str]) -> dict[str, Any]:
+    """One entry of a manageable listing, as the seed describes it."""
+    return {
+        "reference": {"source-name": name},
+        "size": obj.size,
+        "safe_to_manage": name not in managed,
+        "reason_not_safe": "already managed" if name in managed else None,
+        "cinder_id": managed.get(name),
+        "extra_info": f"pool {obj.pool}",
+    }
+
+
 @volumedriver
 class FakeDriver(VolumeDriver):
     """A backend that lives in memory."""
@@ -377,17 +389,7 @@ class FakeDriver(VolumeDriver):
         managed = {v.name: v.id for v in cinder_volumes}
         with self._lock:
             found = {**self.unmanaged, **self.volumes}
-        entries = [
-            {
-                "reference": {"source-name": name},
-                "size": obj.size,
-                "safe_to_manage": name not in managed,
-                "reason_not_safe": "already managed" if name in managed else None,
-                "cinder_id": managed.get(name),
-                "extra_info": f"pool {obj.pool}",
-            }
-            for name, obj in found.items()
-        ]
+        entries = [_listing(name, obj, managed) for name, obj in found.items()]
         return paginate(entries, marker, limit, offset, sort_keys, sort_dirs)
 
     def manage_existing_snapshot(
@@ -428,12 +430,7 @@ class FakeDriver(VolumeDriver):
             found = {**self.unmanaged_snapshots, **self.snapshots}
         entries = [
             {
-                "reference": {"source-name": name},
-                "size": obj.size,
-                "safe_to_manage": name not in managed,
-                "reason_not_safe": "already managed" if name in managed else None,
-                "cinder_id": managed.get(name),
-                "extra_info": f"pool {obj.pool}",
+                **_listing(name, obj, managed),
                 "source_reference": {"source-name": obj.source},
             }
             for name, obj in found.items()

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from volworker.manager.core import Manager
     from volworker.manager.request import Request
 
-__all__ = ["REFUSALS", "TRANSITIONAL", "Operation", "Spec"]
+__all__ = ["REFUSALS", "TRANSITIONAL", "Operation", "Spec", "release_adopted"]
 
 LOG = logging.getLogger(__name__)
 
@@ -224,3 +224,20 @@ class Operation:
         self.manager.notifications.emit(
             self.context, self.spec.kind, self.spec.event, phase, payload
         )
+
+
+async def release_adopted(op: Operation, unmanage: str, what: str) -> None:
+    """Roll back a manage a restart interrupted: unmanage what it adopted.
+
+    ``unmanage`` is the driver method (unmanage or unmanage_snapshot).
+    """
+    obj = await op.begin(None)
+    try:
+        await op.driver(unmanage, obj)
+    except exception.VolworkerError as exc:
+        LOG.info("[%s] Nothing adopted to release: %s", op.request_id, exc)
+    await op.roll_back(
+        f"the worker restarted while managing the {what}; it was left "
+        "unmanaged on the backend",
+        status="error",
+    )

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import logging
-
 from volworker import exception
 from volworker.driver import Feature
-from volworker.manager.operation import Operation
+from volworker.manager.operation import Operation, release_adopted
 from volworker.manager.volumes import model_fields
 from volworker.objects import Snapshot
 
@@ -17,7 +15,6 @@ __all__ = [
     "rollback_manage_existing_snapshot",
 ]
 
-LOG = logging.getLogger(__name__)
 
 SNAPSHOTTABLE = ("available", "in-use")
 DELETABLE = frozenset({"available", "error", "error_deleting", "deleting", "creating"})
@@ -81,13 +78,4 @@ async def manage_existing_snapshot(op: Operation) -> None:
 
 async def rollback_manage_existing_snapshot(op: Operation) -> None:
     """After a crash mid-manage: release whatever was adopted."""
-    snapshot: Snapshot = await op.begin(None)
-    try:
-        await op.driver("unmanage_snapshot", snapshot)
-    except exception.VolworkerError as exc:
-        LOG.info("[%s] Nothing adopted to release: %s", op.request_id, exc)
-    await op.roll_back(
-        "the worker restarted while managing the snapshot; it was left "
-        "unmanaged on the backend",
-        status="error",
-    )
+    await release_adopted(op, "unmanage_snapshot", "snapshot")

@@ -8,7 +8,7 @@ from typing import Any
 
 from volworker import exception
 from volworker.driver import Feature
-from volworker.manager.operation import Operation
+from volworker.manager.operation import Operation, release_adopted
 from volworker.objects import Volume
 from volworker.state import api
 
@@ -213,13 +213,4 @@ async def copy_volume_to_image(op: Operation) -> None:
 
 async def rollback_manage_existing(op: Operation) -> None:
     """After a crash mid-manage: release whatever was adopted."""
-    volume: Volume = await op.begin(None)
-    try:
-        await op.driver("unmanage", volume)
-    except exception.VolworkerError as exc:
-        LOG.info("[%s] Nothing adopted to release: %s", op.request_id, exc)
-    await op.roll_back(
-        "the worker restarted while managing the object; it was left "
-        "unmanaged on the backend",
-        status="error",
-    )
+    await release_adopted(op, "unmanage", "volume")

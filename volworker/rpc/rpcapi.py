@@ -37,6 +37,23 @@ def _server(host: str) -> str:
     return host.partition("#")[0]
 
 
+def _paging(
+    marker: str | None,
+    limit: int | None,
+    offset: int,
+    sort_keys: list[str] | None,
+    sort_dirs: list[str] | None,
+) -> dict[str, Any]:
+    """The listing arguments of the manageable calls."""
+    return {
+        "marker": marker,
+        "limit": limit,
+        "offset": offset,
+        "sort_keys": sort_keys,
+        "sort_dirs": sort_dirs,
+    }
+
+
 def _retries_within(timeout: float) -> int:
     """How many reconnections fit in ``timeout`` (oslo waits 1 s, 3 s, 5 s…)."""
     retries, waited = 0, 0.0
@@ -296,15 +313,9 @@ class VolumeAPI:
         sort_dirs: list[str] | None = None,
         ctxt: Any = None,
     ) -> list[dict[str, Any]]:
+        paging = _paging(marker, limit, offset, sort_keys, sort_dirs)
         result: list[dict[str, Any]] = self._call(
-            host,
-            "get_manageable_volumes",
-            ctxt,
-            marker=marker,
-            limit=limit,
-            offset=offset,
-            sort_keys=sort_keys,
-            sort_dirs=sort_dirs,
+            host, "get_manageable_volumes", ctxt, **paging
         )
         return result
 
@@ -318,14 +329,8 @@ class VolumeAPI:
         sort_dirs: list[str] | None = None,
         ctxt: Any = None,
     ) -> list[dict[str, Any]]:
+        paging = _paging(marker, limit, offset, sort_keys, sort_dirs)
         result: list[dict[str, Any]] = self._call(
-            host,
-            "get_manageable_snapshots",
-            ctxt,
-            marker=marker,
-            limit=limit,
-            offset=offset,
-            sort_keys=sort_keys,
-            sort_dirs=sort_dirs,
+            host, "get_manageable_snapshots", ctxt, **paging
         )
         return result
