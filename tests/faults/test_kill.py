@@ -90,14 +90,22 @@ def test_kill_9_during_mixed_load(
         left = _kill_midway(worker, sender, rng.uniform(0.05, 0.9))
         tally.faults += 1
         worker.start().wait_ready()
+        if rng.random() < 0.5:
+            # NOTE: again while it redoes what the first kill interrupted.
+            time.sleep(rng.uniform(0.0, 0.3))
+            worker.signal(signal.SIGKILL)
+            worker.wait(10)
+            tally.faults += 1
+            left += "; killed again while recovering"
+            worker.start().wait_ready()
         sender.join(120)
         assert not sender.is_alive(), "the load did not finish"
-        assert sender.failures == [], sender.failures
         reconcile(planner.model, sender)
         quiet = wait_quiet(journal_of(worker), sender.casts, timeout=60)
         found = audit_round(
             worker, pool, sender.casts, sender.calls, planner.model, tally
         )
+        found.failed += sender.failures
         print(
             f"round {number}: {sender.sent} sent, killed with {left}, "
             f"quiet={quiet} after {time.monotonic() - started:.1f}s; "
