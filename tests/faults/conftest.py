@@ -12,7 +12,6 @@ The line is printed and written to ``$VOLWORKER_FAULT_SUMMARY`` (default
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import faulthandler
 import os
 import pathlib
@@ -27,6 +26,7 @@ import pytest
 from tests.conftest import require_service
 from tests.faults.audit import nbd_servers
 from tests.faults.load import Op, Sender
+from tests.faults.tally import Tally
 from tests.functional.conftest import client, make_worker, notifications
 from volworker.rpc.rpcapi import VolumeAPI
 
@@ -34,28 +34,6 @@ __all__ = ["Tally", "client", "load", "make_worker", "notifications"]
 
 DEFAULT_TIME_LIMIT = 120.0
 SUMMARY_ENV = "VOLWORKER_FAULT_SUMMARY"
-
-
-@dataclasses.dataclass
-class Tally:
-    """What one test did and found."""
-
-    sent: int = 0
-    faults: int = 0
-    lost: int = 0
-    duplicated: int = 0
-    stuck: int = 0
-
-    def add(self, other: Tally) -> None:
-        for f in dataclasses.fields(self):
-            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
-
-    def line(self) -> str:
-        return (
-            f"fault suite: operations sent {self.sent}, faults injected "
-            f"{self.faults}, lost {self.lost}, duplicated {self.duplicated}, "
-            f"stuck {self.stuck}"
-        )
 
 
 _SESSION = pytest.StashKey[Tally]()

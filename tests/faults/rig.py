@@ -9,8 +9,8 @@ from collections.abc import Callable
 from typing import Any
 
 from tests.faults.audit import Findings, Journal, account, check_disk, check_model
-from tests.faults.conftest import Tally
 from tests.faults.load import CallOutcome, Model, Op
+from tests.faults.tally import Tally
 from tests.functional.worker import Worker
 
 __all__ = [

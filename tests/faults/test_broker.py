@@ -29,7 +29,6 @@ from oslo_config import cfg
 from tests.conftest import IN_CI
 from tests.faults.audit import wait_quiet
 from tests.faults.broker import PrivateBroker, missing_tools
-from tests.faults.conftest import Tally
 from tests.faults.load import Planner, Sender, reconcile
 from tests.faults.rig import (
     BACKEND,
@@ -39,6 +38,7 @@ from tests.faults.rig import (
     unexpected_errors,
     wait_for,
 )
+from tests.faults.tally import Tally
 from tests.functional.worker import Worker
 from volworker.rpc.rpcapi import VolumeAPI
 from volworker.scheduler import CapabilityListener, PoolView

@@ -17,7 +17,6 @@ from typing import Any
 import pytest
 
 from tests.faults.audit import GiB, check_disk
-from tests.faults.conftest import Tally
 from tests.faults.raw import RawPublisher, envelope, request
 from tests.faults.rig import (
     BACKEND,
@@ -27,6 +26,7 @@ from tests.faults.rig import (
     unexpected_errors,
     wait_for,
 )
+from tests.faults.tally import Tally
 from tests.functional.worker import Worker
 from volworker.rpc.rpcapi import VolumeAPI
 

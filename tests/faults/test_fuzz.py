@@ -26,7 +26,6 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from tests.faults.audit import check_disk
-from tests.faults.conftest import Tally
 from tests.faults.payloads import EDGE_CREATES, Case, cases, envelopes, odd_creates
 from tests.faults.raw import RawPublisher, envelope, request
 from tests.faults.rig import (
@@ -37,6 +36,7 @@ from tests.faults.rig import (
     unexpected_errors,
     wait_for,
 )
+from tests.faults.tally import Tally
 from tests.functional.listen import BROKER, Notifications
 from tests.functional.worker import Worker
 from volworker.manager.core import SPECS

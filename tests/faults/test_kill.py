@@ -23,7 +23,6 @@ from collections.abc import Callable
 import pytest
 
 from tests.faults.audit import FINISHED, Findings, wait_quiet
-from tests.faults.conftest import Tally
 from tests.faults.load import Planner, Sender, reconcile
 from tests.faults.rig import (
     audit_round,
@@ -32,6 +31,7 @@ from tests.faults.rig import (
     unexpected_errors,
     wait_for,
 )
+from tests.faults.tally import Tally
 from tests.functional.worker import Worker
 from volworker.rpc.rpcapi import VolumeAPI
 

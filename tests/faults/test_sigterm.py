@@ -19,7 +19,6 @@ from typing import Any
 import pytest
 
 from tests.faults.audit import wait_quiet
-from tests.faults.conftest import Tally
 from tests.faults.load import Planner, Sender, reconcile
 from tests.faults.rig import (
     BACKEND,
@@ -29,6 +28,7 @@ from tests.faults.rig import (
     unexpected_errors,
     wait_for,
 )
+from tests.faults.tally import Tally
 from tests.functional.worker import Worker
 from volworker.rpc.rpcapi import VolumeAPI
 

@@ -24,7 +24,6 @@ import pytest
 from tests.conftest import IN_CI, require_root
 from tests.contract import nbdclient
 from tests.faults.audit import FINISHED, account, check_disk, wait_quiet
-from tests.faults.conftest import Tally
 from tests.faults.load import Op, Planner, Sender
 from tests.faults.loopfs import TOOLS, LoopFS, loop_filesystem
 from tests.faults.rig import (
@@ -35,6 +34,7 @@ from tests.faults.rig import (
     unexpected_errors,
     wait_for,
 )
+from tests.faults.tally import Tally
 from tests.functional.listen import Notifications
 from tests.functional.worker import Worker
 from volworker.rpc.rpcapi import VolumeAPI
