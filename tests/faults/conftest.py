@@ -30,7 +30,7 @@ from tests.faults.tally import Tally
 from tests.functional.conftest import client, make_worker, notifications
 from volworker.rpc.rpcapi import VolumeAPI
 
-__all__ = ["Tally", "client", "load", "make_worker", "notifications"]
+__all__ = ["client", "load", "make_worker", "notifications"]
 
 DEFAULT_TIME_LIMIT = 120.0
 SUMMARY_ENV = "VOLWORKER_FAULT_SUMMARY"
