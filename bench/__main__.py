@@ -109,6 +109,22 @@ def _figures(
     }
 
 
+def _profile_brief(profile: dict[str, Any], out: pathlib.Path) -> str:
+    """CPU per thread group in the py-spy rounds of figure 1."""
+    lines = [f"Figure 1 under py-spy (readings in {out}/fig1-pyspy-*.summary.txt):", ""]
+    for label, reading in profile.items():
+        threads = ", ".join(
+            f"{name} {row['cpu_cores']:.2f}"
+            for name, row in reading["threads"].items()
+            if row["cpu_cores"] >= 0.01
+        )
+        lines.append(
+            f"- {label}: {reading['rate_under_profiler']:.0f}/s under the profiler, "
+            f"process CPU {reading['cpu_cores']:.2f} cores; by thread: {threads}"
+        )
+    return "\n".join(lines) + "\n"
+
+
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="bench/run", description=__doc__.splitlines()[0]
@@ -171,6 +187,9 @@ def main(argv: list[str] | None = None) -> int:
     text = report.markdown(result)
     if "6" in result["figures"] and result["figures"]["6"].get("table"):
         text += "\nbench/capabilities.py:\n\n" + result["figures"]["6"]["table"] + "\n"
+    profile = result["figures"].get("1", {}).get("profile")
+    if profile:
+        text += "\n" + _profile_brief(profile, out)
     (out / "latest.json").write_text(json.dumps(result, indent=2, default=str))
     (out / "latest.md").write_text(text)
     print(text)

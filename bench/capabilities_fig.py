@@ -51,6 +51,18 @@ def _rows(results: dict[str, Any]) -> list[report.Row]:
                 ratio=_ratio(r["cast"], base["cast"]),
             )
         )
+        if "request" in r:
+            one = results["1 pools"]["request"]
+            rows.append(
+                report.row(
+                    "6",
+                    f"… {label}: publish on request, until in the scheduler's queue",
+                    {k: v * 1e3 for k, v in r["request"].items()},
+                    "ms",
+                    vs="1 pool",
+                    ratio=_ratio(r["request"], one),
+                )
+            )
     return rows
 
 

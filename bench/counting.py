@@ -69,10 +69,15 @@ class EventCounter(Collector):
             self.last.clear()
 
     def wait_count(self, event_type: str, count: int, timeout: float) -> None:
-        """Wait until ``count`` ``event_type`` notifications have arrived."""
+        """Wait until ``count`` ``event_type`` notifications have arrived;
+        fail at the first ``.error`` of the same action."""
         deadline = time.monotonic() + timeout
+        error_type = event_type.rpartition(".")[0] + ".error"
         with self._cond:
             while self.counts[event_type] < count:
+                if self.counts[error_type]:
+                    seen = dict(self.counts)
+                    raise RuntimeError(f"{error_type} came; seen {seen}")
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise TimeoutError(

@@ -110,7 +110,12 @@ def _round(
     make, finish = VARIANTS[variant]
     with session(make(tmp, name)) as s:
         done = drain(s, send_creates(casts), finish, watch=watch)
-    return {"rate": done.rate, "send_rate": done.send_rate}
+    return {
+        "rate": done.rate,
+        "send_rate": done.send_rate,
+        "server_cpu_ms": done.server_cpu_ms,
+        "broker_cpu_ms": done.broker_cpu_ms,
+    }
 
 
 #: extra rounds under py-spy (not counted in the figure): what the worker's
@@ -138,28 +143,9 @@ def _profile(tmp: pathlib.Path, casts: int, out: pathlib.Path) -> dict[str, Any]
     return readings
 
 
-def run(
-    tmp: pathlib.Path,
-    casts: int,
-    repeats: int,
-    out: pathlib.Path,
-    profile: bool,
-    log: Callable[[str], None],
-) -> dict[str, Any]:
-    rates: dict[str, list[float]] = {name: [] for name in VARIANTS}
-    send_rates: list[float] = []
-    ceilings: list[float] = []
-    for r in range(repeats):
-        order = list(VARIANTS)
-        order = order[r % len(order) :] + order[: r % len(order)]
-        for i, variant in enumerate(order):
-            done = _round(tmp, variant, f"f1-r{r}-v{i}", casts)
-            rates[variant].append(done["rate"])
-            send_rates.append(done["send_rate"])
-            log(f"fig 1 repeat {r}: {variant}: {done['rate']:.0f}/s")
-        ceilings.append(collector_ceiling(2 * casts))
-        log(f"fig 1 repeat {r}: collector {ceilings[-1]:.0f}/s")
-    found = {name: summary(v) for name, v in rates.items()}
+def _rows(
+    casts: int, found: dict[str, Any], cpu: dict[str, Any], ceilings: dict[str, Any]
+) -> list[report.Row]:
     vs_bare = ratio(found[VOLWORKER], found[BARE])
     rows = [
         report.row(
@@ -189,26 +175,84 @@ def run(
             ratio=ratio(found[BARE], found[BARE_SILENT]),
         ),
         report.row("1", f"… {BARE_SILENT}", found[BARE_SILENT], "/s"),
+    ]
+    for variant in VARIANTS:
+        key = f"server {variant}"
+        rows.append(
+            report.row(
+                "1",
+                f"… server CPU per create: {variant}",
+                cpu[key],
+                "ms",
+                vs=BARE if variant != BARE else "",
+                ratio=ratio(cpu[key], cpu[f"server {BARE}"])
+                if variant != BARE
+                else None,
+            )
+        )
+    for variant in VARIANTS:
+        rows.append(
+            report.row(
+                "1",
+                f"… broker CPU per create (shared broker): {variant}",
+                cpu[f"broker {variant}"],
+                "ms",
+            )
+        )
+    rows += [
         report.row(
             "1",
             "… ceiling: the sender alone (casts/s into a stopped server's queue)",
-            summary(send_rates),
+            ceilings["sender"],
             "/s",
         ),
         report.row(
             "1",
             f"… ceiling: the collector draining a backlog of {2 * casts:,} "
             "notifications",
-            summary(ceilings),
+            ceilings["collector"],
             "/s",
         ),
     ]
+    return rows
+
+
+def run(
+    tmp: pathlib.Path,
+    casts: int,
+    repeats: int,
+    out: pathlib.Path,
+    profile: bool,
+    log: Callable[[str], None],
+) -> dict[str, Any]:
+    rates: dict[str, list[float]] = {name: [] for name in VARIANTS}
+    cpu: dict[str, list[float]] = {}
+    send_rates: list[float] = []
+    ceilings: list[float] = []
+    for r in range(repeats):
+        order = list(VARIANTS)
+        order = order[r % len(order) :] + order[: r % len(order)]
+        for i, variant in enumerate(order):
+            done = _round(tmp, variant, f"f1-r{r}-v{i}", casts)
+            rates[variant].append(done["rate"])
+            send_rates.append(done["send_rate"])
+            for part in ("server", "broker"):
+                cpu.setdefault(f"{part} {variant}", []).append(done[f"{part}_cpu_ms"])
+            log(
+                f"fig 1 repeat {r}: {variant}: {done['rate']:.0f}/s, "
+                f"{done['server_cpu_ms']:.2f} ms CPU per create"
+            )
+        ceilings.append(collector_ceiling(2 * casts))
+        log(f"fig 1 repeat {r}: collector {ceilings[-1]:.0f}/s")
+    found = {name: summary(v) for name, v in rates.items()}
+    cpu_found = {name: summary(v) for name, v in cpu.items()}
+    limits = {"sender": summary(send_rates), "collector": summary(ceilings)}
     result: dict[str, Any] = {
         "casts": casts,
         "rates": found,
-        "sender": summary(send_rates),
-        "collector": summary(ceilings),
-        "rows": rows,
+        "cpu_ms_per_create": cpu_found,
+        **limits,
+        "rows": _rows(casts, found, cpu_found, limits),
     }
     if profile:
         result["profile"] = _profile(tmp, casts, out)

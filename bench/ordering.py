@@ -2,7 +2,9 @@
 (fake driver, no latency) with the same number of operations spread over 1,
 8, 64 and 1,000 volumes, against the 1,000-volume case measured in the same
 repeat. Operations on one volume run one after another, so with few volumes
-the figure is the worker's per-operation latency, not its throughput."""
+the figure is the worker's per-operation latency, not its throughput.
+The worker is frozen (SIGSTOP) rather than stopped while its queue fills:
+the fake driver keeps its volumes only in memory."""
 
 from __future__ import annotations
 
@@ -56,6 +58,8 @@ def run(
                     _send(ops, ids),
                     by_notifications("snapshot.create"),
                     setup=_setup(volumes, ids),
+                    # NOTE: the fake driver forgets its volumes at a restart.
+                    freeze=True,
                 )
             rates[volumes].append(done.rate)
             log(f"fig 4 repeat {r}: {volumes} volumes: {done.rate:.0f}/s")

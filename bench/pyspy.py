@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import json
 import pathlib
 import re
 import signal
@@ -26,6 +27,8 @@ import sys
 import time
 from collections.abc import Iterator
 from typing import Any
+
+from bench.cpu import thread_times
 
 __all__ = ["record", "render", "summarise"]
 
@@ -42,10 +45,13 @@ def record(pid: int, output: pathlib.Path, mode: str) -> Iterator[None]:
     with open(output.with_suffix(".log"), "wb") as log:
         spy = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
     began = time.monotonic()
+    threads = thread_times(pid)
     try:
         yield
     finally:
         seconds = time.monotonic() - began
+        cpu = {t: v - threads.get(t, 0.0) for t, v in thread_times(pid).items()}
+        output.with_suffix(".cpu.json").write_text(json.dumps(cpu))
         spy.send_signal(signal.SIGINT)
         try:
             spy.wait(60)
@@ -75,17 +81,33 @@ _ROOTS = re.compile(
 )
 
 
-def _parse(path: pathlib.Path) -> list[tuple[str, list[str], int]]:
+def _parse(path: pathlib.Path) -> tuple[list[Any], dict[int, str]]:
+    """The stacks as (thread name, frames, count), and thread names by id."""
     stacks = []
+    names = {}
     for line in path.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
         if not stack or not count.isdigit():
             continue
         head, *frames = stack.split(";")
-        thread = head.split(": ", 1)[-1]
+        tid, _, thread = head.partition(": ")
+        with contextlib.suppress(ValueError):
+            names[int(tid.removeprefix("thread (").rstrip(")"), 0)] = thread
         frames = [_frame(f) for f in frames]
         stacks.append((thread, [f for f in frames if not _ROOTS.match(f)], int(count)))
-    return stacks
+    return stacks, names
+
+
+def _thread_cpu(path: pathlib.Path, names: dict[int, str]) -> dict[str, float]:
+    """CPU seconds per thread group; threads py-spy never saw count as
+    ``(unnamed)``."""
+    cpu: collections.Counter[str] = collections.Counter()
+    cpu_file = path.with_suffix(".cpu.json")
+    if cpu_file.exists():
+        for tid, seconds in json.loads(cpu_file.read_text()).items():
+            name = names.get(int(tid))
+            cpu[_thread_group(name) if name else "(unnamed)"] += seconds
+    return dict(cpu)
 
 
 def _shares(counter: collections.Counter[str], total: int, top: int) -> list[Any]:
@@ -95,8 +117,9 @@ def _shares(counter: collections.Counter[str], total: int, top: int) -> list[Any
 def summarise(path: pathlib.Path, top: int = 25) -> dict[str, Any]:
     """Per thread group: share of samples (and of wall time: how many
     threads' worth were seen at a sample); top inclusive and self frames."""
-    stacks = _parse(path)
+    stacks, names = _parse(path)
     seconds = float(path.with_suffix(".seconds").read_text())
+    cpu = _thread_cpu(path, names)
     total = sum(count for _, _, count in stacks) or 1
     wall = seconds * RATE
     threads: collections.Counter[str] = collections.Counter()
@@ -120,9 +143,14 @@ def summarise(path: pathlib.Path, top: int = 25) -> dict[str, Any]:
     return {
         "seconds": seconds,
         "samples": total,
+        "cpu_cores": sum(cpu.values()) / seconds,
         "threads": {
-            name: {"per_sample": n / wall, "share": n / total}
-            for name, n in threads.most_common()
+            name: {
+                "per_sample": threads[name] / wall,
+                "share": threads[name] / total,
+                "cpu_cores": cpu.get(name, 0.0) / seconds,
+            }
+            for name in sorted(set(threads) | set(cpu), key=lambda n: -cpu.get(n, 0.0))
         },
         "inclusive": _shares(inclusive, total, top),
         "self": _shares(own, total, top),
@@ -142,14 +170,18 @@ def render(title: str, summary: dict[str, Any]) -> str:
     lines = [
         f"## {title}: {summary['samples']} samples over {summary['seconds']:.1f} s",
         "",
+        f"process CPU: {summary['cpu_cores']:.2f} cores (kernel's count, all threads)",
+        "",
+        "cpu = the thread group's CPU time / wall time (kernel's count);",
         "per sample = samples / (wall x rate): with --gil, the share of wall "
-        "time that thread held the GIL; in wall mode, how many such threads",
+        "time it held the GIL; in wall mode, how many such threads;",
+        "share = its share of the samples",
         "",
     ]
     for name, row in summary["threads"].items():
         lines.append(
-            f"  {name:<40} per sample {row['per_sample']:5.2f}  "
-            f"share {row['share']:6.1%}"
+            f"  {name:<40} cpu {row['cpu_cores']:5.2f}  per sample "
+            f"{row['per_sample']:5.2f}  share {row['share']:6.1%}"
         )
     for key in ("inclusive", "self"):
         lines += ["", f"top {key} frames (share of all samples):"]

@@ -13,18 +13,24 @@ sender's own rate is measured.
 3. stop it (SIGTERM): its queues stay on the broker;
 4. ``send`` every request: the sender's rate, with nobody consuming;
 5. start the server again and wait for the last ``.end``.
+
+With ``freeze``, steps 3 and 5 are SIGSTOP and SIGCONT instead: the process
+keeps what it holds in memory (the fake driver's volumes), and what the
+broker pushes to it waits in its socket until it runs again.
 """
 
 from __future__ import annotations
 
 import contextlib
+import signal
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from bench.broker import delete_queues
 from bench.counting import EventCounter
+from bench.cpu import Spent, spent
 from tests.functional.worker import RABBIT_URL, Worker
 from volworker.rpc.rpcapi import VolumeAPI
 
@@ -102,7 +108,7 @@ class Round:
     count: int
     seconds: float  # first start to last end, by the server's stamps
     send_seconds: float  # filling the queue, nobody consuming
-    extra: dict[str, Any] = field(default_factory=dict)
+    cpu: Spent  # from the server's start (or thaw) to the last request done
 
     @property
     def rate(self) -> float:
@@ -111,6 +117,16 @@ class Round:
     @property
     def send_rate(self) -> float:
         return self.count / self.send_seconds
+
+    @property
+    def server_cpu_ms(self) -> float:
+        """Server CPU per request."""
+        return self.cpu.server / self.count * 1e3
+
+    @property
+    def broker_cpu_ms(self) -> float:
+        """Broker CPU per request (it serves others too: an upper bound)."""
+        return self.cpu.broker / self.count * 1e3
 
 
 #: waits until ``count`` requests are done; returns the seconds they took
@@ -151,18 +167,29 @@ def drain(
     *,
     setup: Callable[[Session], None] | None = None,
     watch: Watch | None = None,
+    freeze: bool = False,
     timeout: float = 600,
 ) -> Round:
     """One round, as the module's doc says, on a started session."""
     if setup is not None:
         setup(s)
-    s.stop()
+    assert s.server.proc is not None
+    if freeze:
+        s.server.signal(signal.SIGSTOP)
+    else:
+        s.stop()
     s.counter.reset()
     began = time.perf_counter()
     count = send(s)
     send_seconds = time.perf_counter() - began
-    s.start()
-    assert s.server.proc is not None
-    with watch(s.server.proc.pid) if watch else contextlib.nullcontext():
+    with contextlib.ExitStack() as stack:
+        if freeze:
+            cpu = stack.enter_context(spent(s.server.proc.pid))
+            s.server.signal(signal.SIGCONT)
+        else:
+            s.start()
+            cpu = stack.enter_context(spent(s.server.proc.pid))
+        if watch is not None:
+            stack.enter_context(watch(s.server.proc.pid))
         seconds = finish(s, count, timeout)
-    return Round(count, seconds, send_seconds)
+    return Round(count, seconds, send_seconds, cpu)
