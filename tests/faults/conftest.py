@@ -81,25 +81,39 @@ class TimeLimitExceeded(Exception):
     """The test ran past its time_limit."""
 
 
-@pytest.fixture(autouse=True)
-def _time_limit(request: pytest.FixtureRequest) -> Iterator[None]:
-    """Bound every test: an exception in the test at its limit, and a dump
-    of every thread and a hard exit a minute later if that did not end it."""
-    marker = request.node.get_closest_marker("time_limit")
-    limit = float(marker.args[0]) if marker else DEFAULT_TIME_LIMIT
+def _limit(item: pytest.Item) -> float:
+    marker = item.get_closest_marker("time_limit")
+    return float(marker.args[0]) if marker else DEFAULT_TIME_LIMIT
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item) -> Iterator[None]:
+    """The backstop: if setup, test and teardown together run a minute and
+    a half past the limit (something hangs where no exception reaches),
+    dump every thread's stack and exit, so CI never hangs."""
+    faulthandler.dump_traceback_later(_limit(item) + 90, exit=True, file=sys.stderr)
+    try:
+        yield
+    finally:
+        faulthandler.cancel_dump_traceback_later()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    """Bound the test itself: TimeLimitExceeded is raised in it at its
+    limit, so its fixtures still clean up."""
+    limit = _limit(item)
 
     def expire(signum: int, frame: FrameType | None) -> None:
-        raise TimeLimitExceeded(f"{request.node.nodeid} ran over {limit:.0f}s")
+        raise TimeLimitExceeded(f"{item.nodeid} ran over {limit:.0f}s")
 
     previous = signal.signal(signal.SIGALRM, expire)
     signal.setitimer(signal.ITIMER_REAL, limit)
-    faulthandler.dump_traceback_later(limit + 60, exit=True, file=sys.stderr)
     try:
         yield
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
-        faulthandler.cancel_dump_traceback_later()
 
 
 @pytest.fixture

@@ -131,7 +131,7 @@ def _call_during_outage(api: VolumeAPI, server: str) -> tuple[str, float]:
     return (outcome[0] if outcome else "still waiting"), time.monotonic() - started
 
 
-@pytest.mark.time_limit(180)
+@pytest.mark.time_limit(150)
 def test_broker_outage_during_load(
     tmp_path: pathlib.Path,
     broker: PrivateBroker,

@@ -50,7 +50,7 @@ def _rows(worker: Worker, request_ids: set[str]) -> list[dict[str, Any]]:
     return [r for r in rows if r["request_id"] in request_ids]
 
 
-@pytest.mark.time_limit(90)
+@pytest.mark.time_limit(60)
 def test_same_message_twice_and_second_create_are_done_once(
     tmp_path: pathlib.Path,
     shared_broker: None,

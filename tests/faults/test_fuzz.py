@@ -226,7 +226,7 @@ def _left_on_broker(worker: Worker) -> dict[str, int]:
     return {name: count for name, count in left.items() if count}
 
 
-@pytest.mark.time_limit(150)
+@pytest.mark.time_limit(120)
 def test_malformed_requests_get_the_contract_error(
     tmp_path: pathlib.Path,
     fuzzer: Fuzzer,

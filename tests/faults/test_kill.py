@@ -63,7 +63,7 @@ def _kill_midway(worker: Worker, sender: Sender, share: float) -> str:
     return f"{states['running']} running, {states['accepted']} accepted"
 
 
-@pytest.mark.time_limit(240)
+@pytest.mark.time_limit(150)
 def test_kill_9_during_mixed_load(
     tmp_path: pathlib.Path,
     shared_broker: None,

@@ -43,7 +43,7 @@ def _busy(worker: Worker) -> dict[str, list[dict[str, Any]]] | None:
     return {"running": running, "accepted": accepted} if running and accepted else None
 
 
-@pytest.mark.time_limit(120)
+@pytest.mark.time_limit(90)
 def test_sigterm_finishes_running_work_and_keeps_the_rest(
     tmp_path: pathlib.Path,
     shared_broker: None,

@@ -261,7 +261,7 @@ def _resumes(rig: Rig, snap: dict[str, Any]) -> list[str]:
     return problems
 
 
-@pytest.mark.time_limit(150)
+@pytest.mark.time_limit(90)
 def test_read_only_pool(
     rig: Rig, pool_fs: LoopFS, load: Callable[..., Sender], tally: Tally
 ) -> None:
@@ -277,7 +277,7 @@ def test_read_only_pool(
     assert rig.worker.stop() == 0
 
 
-@pytest.mark.time_limit(150)
+@pytest.mark.time_limit(90)
 def test_full_pool(
     rig: Rig, pool_fs: LoopFS, load: Callable[..., Sender], tally: Tally
 ) -> None:
