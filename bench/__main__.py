@@ -184,6 +184,14 @@ def main(argv: list[str] | None = None) -> int:
     result["load"]["end"] = machine.load()
     result["notifications.info depth"]["end"] = queue_depth("notifications.info")
     result["seconds"] = round(time.monotonic() - began, 1)
+    result["notes"].append(
+        "Load average (1, 5, 15 min) after each figure: "
+        + "; ".join(
+            f"{fig}: {' '.join(map(str, data['load_after']))}"
+            for fig, data in result["figures"].items()
+        )
+        + f". The run took {result['seconds']:.0f} s."
+    )
     text = report.markdown(result)
     if "6" in result["figures"] and result["figures"]["6"].get("table"):
         text += "\nbench/capabilities.py:\n\n" + result["figures"]["6"]["table"] + "\n"
