@@ -265,7 +265,8 @@ def _extra(draw: st.DrawFn, server: str) -> Case:
     method = draw(st.sampled_from(sorted(templates(server))))
     name = draw(st.text(min_size=1, max_size=12).filter(lambda n: n.isidentifier()))
     args = templates(server)[method]
-    if name in PARAMETERS:
+    # NOTE: self, ctxt and method would clash with the client's own call().
+    if name in PARAMETERS | {"self", "ctxt", "method"}:
         name = f"{name}_x"
     return Case(method, dict(args, **{name: draw(junk)}), INVALID, defect="extra kwarg")
 
