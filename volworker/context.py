@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
+from typing import Any
 
 __all__ = ["RequestContext"]
 
@@ -28,3 +29,17 @@ class RequestContext:
     def admin(cls) -> RequestContext:
         """A context for work the worker starts itself (setup, recovery)."""
         return cls()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "request_id": self.request_id,
+            "global_request_id": self.global_request_id,
+        }
+
+    def redacted_copy(self) -> dict[str, Any]:
+        """What oslo.messaging's Notifier sends along: nothing secret here.
+
+        NOTE: the Notifier drops a plain dict context; it takes an object's
+        redacted_copy() instead.
+        """
+        return self.to_dict()

@@ -46,7 +46,6 @@ class Notifications:
     ) -> None:
         """Send ``<kind>.<action>.<phase>`` (phase start, end or error)."""
         event_type = f"{kind}.{action}.{phase}"
-        ctxt = {"request_id": context.request_id}
         send = self._notifier.error if phase == "error" else self._notifier.info
-        self._outbox.send(str(payload.get("id")), send, ctxt, event_type, payload)
+        self._outbox.send(str(payload.get("id")), send, context, event_type, payload)
         LOG.debug("[%s] %s %s", context.request_id, event_type, payload.get("id"))

@@ -57,7 +57,9 @@ def test_volume_life(
     assert record["host"] == f"{server}#p1"  # the default pool is made explicit
     assert record["name"] == "data"
     events.wait_event("volume.create.end", volume["id"])
-    assert events.events("volume.create.start")[0]["payload"]["status"] == "creating"
+    start = events.events("volume.create.start")[0]
+    assert start["payload"]["status"] == "creating"
+    assert start["_context_request_id"].startswith("req-")  # tied to its request
 
     api.extend_volume(volume, 2)
     snapshot = new_snapshot(volume)

@@ -42,6 +42,7 @@ def test_volume_is_canonical_and_gets_the_default_pool() -> None:
         ({"host": "h1@b1#bronze"}, "bronze"),
         ({"name": "x" * 300}, "volume.name"),
         ({"name": "bad\x00name"}, "control"),
+        ({"name": "lone \ud800 surrogate"}, "not valid Unicode"),
         ({"metadata": {"k": {"nested": 1}}}, "metadata"),
         ({"volume_type": {"name": 3}}, "volume_type.name"),
         ({"snapshot_id": "nope"}, "snapshot_id"),
@@ -91,3 +92,22 @@ def test_image_meta_formats() -> None:
     assert validate.image_meta(good)["disk_format"] == "qcow2"
     with pytest.raises(exception.InvalidInput, match="disk_format"):
         validate.image_meta({**good, "disk_format": "vmdk"})
+
+
+@pytest.mark.parametrize(
+    ("value", "kept"),
+    [
+        ("5f0e6c4b8b9b4f6fa2c1", True),
+        ("", False),
+        ({}, False),
+        (["x"], False),
+        ("\ud800", False),
+        ("x" * 65, False),
+        ("tab\there", False),
+    ],
+)
+def test_only_a_short_printable_message_id_is_kept(value: Any, kept: bool) -> None:
+    from volworker.rpc.dispatcher import _message_id
+
+    assert (_message_id(value) == value) is kept
+    assert kept or _message_id(value) is None

@@ -237,17 +237,7 @@ class Manager:
             accepted = await journaled
         except Exception as exc:
             ticket.release()
-            # NOTE: not acknowledged: the broker delivers it again later.
-            LOG.error(
-                "[%s] Could not journal %s: %s",
-                request.context.request_id,
-                request.action,
-                exc,
-            )
-            if request.respond:
-                request.respond(
-                    None, exception.VolumeBackendAPIException(data=str(exc))
-                )
+            self._journal_failed(request, exc)
             return
         except asyncio.CancelledError:
             ticket.release()
@@ -264,6 +254,32 @@ class Manager:
             return
         spec = SPECS[request.action]
         await self._run(Operation(self, request, accepted.seq, spec, accepted), ticket)
+
+    def _journal_failed(self, request: Request, error: Exception) -> None:
+        request_id = request.context.request_id
+        if journal.is_transient(error):
+            # NOTE: not acknowledged: the broker delivers it again later.
+            LOG.error(
+                "[%s] Could not journal %s: %s", request_id, request.action, error
+            )
+            refusal: exception.VolworkerError = exception.VolumeBackendAPIException(
+                data=f"the journal is unavailable: {error}"
+            )
+        else:
+            # NOTE: this request can never be journaled; keeping it on the
+            # broker would only bring it back after every restart.
+            LOG.error(
+                "[%s] Refused %s: it cannot be journaled: %s",
+                request_id,
+                request.action,
+                error,
+            )
+            refusal = exception.InvalidInput(reason=f"it cannot be stored: {error}")
+            request.acknowledge()
+            if request.respond is None:
+                self.reject(request.action, request.args, refusal, request.context)
+        if request.respond:
+            request.respond(None, refusal)
 
     async def _run(
         self, op: Operation, ticket: Ticket, handler: Handler | None = None
@@ -311,7 +327,7 @@ class Manager:
             return
         record = None
         if spec.creates:
-            record = await self.store.run(
+            record = await self._record_error(
                 functools.partial(
                     journal.record_rejected,
                     service=self.service,
@@ -327,6 +343,14 @@ class Manager:
         )
         payload["error"] = str(error)
         self.notifications.emit(context, spec.kind, spec.event, "error", payload)
+
+    async def _record_error(self, work: Callable[[Any], Any]) -> Any:
+        """The record of a refused create, or None when none can be kept."""
+        try:
+            return await self.store.run(work)
+        except Exception as exc:
+            LOG.warning("Could not record the refused request: %s", exc)
+            return None
 
     # -- services for handlers -------------------------------------------
 
@@ -433,6 +457,8 @@ class Manager:
                 await self.call_driver(
                     "recovery", "ensure_export", RequestContext.admin(), volume
                 )
+        except (exception.VolumeNotFound, exception.SnapshotNotFound) as exc:
+            LOG.debug("No exports to restore for volume %s: %s", volume_id, exc)
         except exception.VolworkerError as exc:
             LOG.warning(
                 "Could not restore the exports of volume %s: %s", volume_id, exc

@@ -19,6 +19,7 @@ from volworker import exception
 from volworker.manager.request import Request
 from volworker.objects import Snapshot, Volume
 from volworker.state import api, hot
+from volworker.state.store import StoreError
 
 __all__ = [
     "Accepted",
@@ -26,6 +27,7 @@ __all__ = [
     "accept",
     "begin",
     "finish",
+    "is_transient",
     "load_snapshot",
     "load_volume",
     "record_rejected",
@@ -98,6 +100,16 @@ def _new_record(
         return row, None
     parent = volume.to_volume(hot.attachments(session, volume.id))
     return row, row.to_snapshot(parent)
+
+
+def is_transient(error: BaseException) -> bool:
+    """Whether journaling may succeed if the same request comes again.
+
+    A lost or busy database is transient: the message stays on the broker.
+    Anything else (the request's data cannot be stored) will fail the same
+    way for ever.
+    """
+    return isinstance(error, (sa_exc.OperationalError, StoreError))
 
 
 def _is_duplicate(
@@ -259,7 +271,8 @@ def record_rejected(
             session,
             id=resource_id,
             service=service,
-            host=str(obj.get("host"))[:255],
+            # NOTE: only storable text; the host may be what was wrong.
+            host=str(obj.get("host"))[:255].encode("utf-8", "replace").decode(),
             pool=None,
             size=size if isinstance(size, int) and not isinstance(size, bool) else 0,
             status="error",

@@ -44,6 +44,16 @@ def _check_version(version: Any) -> None:
         )
 
 
+def _message_id(value: Any) -> str | None:
+    """oslo.messaging's ``_unique_id`` when it is one; None for anything else.
+
+    A sender may put anything there; only a short printable string can
+    de-duplicate, and nothing else may reach the journal.
+    """
+    usable = isinstance(value, str) and 0 < len(value) <= 64
+    return value if usable and value.isascii() and value.isprintable() else None
+
+
 def _context(ctxt: dict[str, Any] | None) -> RequestContext:
     ctxt = ctxt or {}
     request_id = ctxt.get("request_id")
@@ -109,7 +119,7 @@ class Dispatcher:
                 )
             return
         request.context = context
-        request.message_id = delivery.unique_id
+        request.message_id = _message_id(delivery.unique_id)
         if delivery.is_call:
             request.respond = lambda result, error: self.reply(delivery, result, error)
         else:

@@ -84,6 +84,10 @@ def _text(value: Any, field: str, *, limit: int = MAX_NAME) -> str:
         raise _fail(f"{field} is longer than {limit} characters")
     if any(ord(c) < 32 for c in value):
         raise _fail(f"{field} contains control characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise _fail(f"{field} is not valid Unicode text") from None
     return value
 
 
