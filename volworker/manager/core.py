@@ -124,8 +124,34 @@ class Manager:
     # -- entry points for other threads -----------------------------------
 
     def submit(self, request: Request) -> None:
-        """Hand a request over, from any thread, in arrival order."""
-        self._loop.call_soon_threadsafe(self._intake.put_nowait, request)
+        """Hand a request over, from one thread, in arrival order.
+
+        The journal entry of an operation (or the read of a query about
+        records) goes to the store at once: the store keeps arrival order,
+        so a query sees every request that arrived before it, and a query
+        needs no trip through the event loop.
+        """
+        work = queries.record_work(self.service, request) if request.respond else None
+        if work is not None:
+            done = self.store.submit(work)
+            done.add_done_callback(functools.partial(queries.answer_from, request))
+            return
+        journaled = None
+        spec = SPECS.get(request.action)
+        if spec is not None:
+            journaled = self.store.defer(
+                functools.partial(
+                    journal.accept,
+                    service=self.service,
+                    owner=self.owner,
+                    request=request,
+                    kind=spec.kind,
+                    resource_id=request.args[spec.kind]["id"],
+                    creates=spec.creates,
+                ),
+                loop=self._loop,
+            )
+        self._loop.call_soon_threadsafe(self._intake.put_nowait, (request, journaled))
 
     def reject(
         self,
@@ -164,14 +190,26 @@ class Manager:
     async def _intake_loop(self) -> None:
         while (item := await self._intake.get()) is not _STOP:
             try:
-                if isinstance(item, Request):
-                    await self._take(item)
+                if isinstance(item[0], Request):
+                    await self._take(*item)
                 else:
                     await self._record_rejected(*item)
             except Exception:
                 LOG.exception("Intake of %r failed", item)
 
-    async def _take(self, request: Request) -> None:
+    async def _take(
+        self,
+        request: Request,
+        journaled: asyncio.Future[journal.Accepted | None] | None,
+    ) -> None:
+        if journaled is None:
+            await self._take_unjournaled(request)
+            return
+        keys = await self._keys(request)
+        ticket = self.ordering.enqueue(keys)
+        self._spawn(self._execute(request, ticket, journaled), self._waiting)
+
+    async def _take_unjournaled(self, request: Request) -> None:
         if request.action in queries.QUERIES:
             if request.respond is None:
                 request.acknowledge()
@@ -183,21 +221,7 @@ class Manager:
             request.acknowledge()
             self.on_publish_request()
             return
-        spec = SPECS[request.action]
-        keys = await self._keys(request)
-        journaled = self.store.defer(
-            functools.partial(
-                journal.accept,
-                service=self.service,
-                owner=self.owner,
-                request=request,
-                kind=spec.kind,
-                resource_id=request.args[spec.kind]["id"],
-                creates=spec.creates,
-            )
-        )
-        ticket = self.ordering.enqueue(keys)
-        self._spawn(self._execute(request, ticket, journaled), self._waiting)
+        LOG.error("No handler for %s", request.action)
 
     async def _keys(self, request: Request) -> set[str]:
         """The volumes a request touches: its order and its locks."""

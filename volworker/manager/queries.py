@@ -7,7 +7,9 @@ finds the volume ``creating``).
 
 from __future__ import annotations
 
+import concurrent.futures
 import functools
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
@@ -21,7 +23,7 @@ from volworker.state import api
 if TYPE_CHECKING:
     from volworker.manager.core import Manager
 
-__all__ = ["QUERIES", "answer"]
+__all__ = ["QUERIES", "answer", "answer_from", "record_work"]
 
 
 def _managed(session: Session, service: str) -> tuple[list[Volume], list[Snapshot]]:
@@ -65,35 +67,45 @@ async def _capabilities(manager: Manager, request: Request) -> Any:
     return manager.stats
 
 
+def _volume_record(session: Session, service: str, volume_id: str) -> dict[str, Any]:
+    return journal.load_volume(session, service, volume_id)[0]
+
+
+def _snapshot_record(
+    session: Session, service: str, snapshot_id: str
+) -> dict[str, Any]:
+    return journal.load_snapshot(session, service, snapshot_id)[0]
+
+
+def record_work(service: str, request: Request) -> Callable[[Session], Any] | None:
+    """The store work that answers a query about records, or None for a
+    query that needs more than the store."""
+    args = request.args
+    if request.action == "get_volume":
+        return functools.partial(
+            _volume_record, service=service, volume_id=args["volume_id"]
+        )
+    if request.action == "get_snapshot":
+        return functools.partial(
+            _snapshot_record, service=service, snapshot_id=args["snapshot_id"]
+        )
+    if request.action == "list_volumes":
+        return functools.partial(
+            api.list_volumes,
+            service=service,
+            marker=args["marker"],
+            limit=args["limit"],
+        )
+    return None
+
+
 async def _run(manager: Manager, request: Request) -> Any:
-    action, args = request.action, request.args
-    service = manager.service
-    if action == "get_volume":
-        view = await manager.store.run(
-            functools.partial(
-                journal.load_volume, service=service, volume_id=args["volume_id"]
-            )
-        )
-        return view[0]
-    if action == "get_snapshot":
-        snap_view = await manager.store.run(
-            functools.partial(
-                journal.load_snapshot, service=service, snapshot_id=args["snapshot_id"]
-            )
-        )
-        return snap_view[0]
-    if action == "list_volumes":
-        return await manager.store.run(
-            functools.partial(
-                api.list_volumes,
-                service=service,
-                marker=args["marker"],
-                limit=args["limit"],
-            )
-        )
-    if action == "get_capabilities":
+    work = record_work(manager.service, request)
+    if work is not None:
+        return await manager.store.run(work)
+    if request.action == "get_capabilities":
         return await _capabilities(manager, request)
-    if action == "get_manageable_volumes":
+    if request.action == "get_manageable_volumes":
         return await _manageable(manager, request, "volumes")
     return await _manageable(manager, request, "snapshots")
 
@@ -108,6 +120,17 @@ QUERIES = frozenset(
         "get_manageable_snapshots",
     }
 )
+
+
+def answer_from(request: Request, done: concurrent.futures.Future[Any]) -> None:
+    """Reply with the outcome of a record query (on the store's thread)."""
+    assert request.respond is not None
+    try:
+        result = done.result()
+    except Exception as exc:
+        request.respond(None, exc)
+    else:
+        request.respond(result, None)
 
 
 async def answer(manager: Manager, request: Request) -> None:

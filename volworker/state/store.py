@@ -182,10 +182,16 @@ class Store:
         self._put(item)
         return item.future
 
-    def defer(self, work: Callable[[Session], T]) -> asyncio.Future[T]:
-        """Queue ``work`` now, from the running asyncio loop; await the
-        future this returns for its result."""
-        awaited: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+    def defer(
+        self,
+        work: Callable[[Session], T],
+        loop: asyncio.AbstractEventLoop | None = None,
+    ) -> asyncio.Future[T]:
+        """Queue ``work`` now; await the future this returns, on ``loop``
+        (by default the running one), for its result. Thread-safe."""
+        awaited: asyncio.Future[T] = asyncio.Future(
+            loop=loop or asyncio.get_running_loop()
+        )
         self._put(_Item(work, Future(), awaited))
         return awaited
 
