@@ -227,7 +227,7 @@ class Backend:
             # cannot tell which of a shared backend's exports are its own.
             LOG.info("Backend %s is clustered: exports are not restored", self.name)
         else:
-            await manager.restore_exports()
+            manager.restore_exports()
         if recovered:
             LOG.info(
                 "Backend %s: %d journaled operation(s) to finish", self.name, recovered

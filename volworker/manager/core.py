@@ -29,7 +29,7 @@ from volworker.manager.operation import Operation, Spec
 from volworker.manager.request import CALL_ACTIONS, CAST_ACTIONS, Request
 from volworker.notify import Notifications
 from volworker.ordering import Ordering, Ticket
-from volworker.state import api
+from volworker.state import api, hot
 from volworker.state.store import Store
 
 __all__ = ["HANDLERS", "SPECS", "Manager"]
@@ -453,22 +453,21 @@ class Manager:
             self._spawn(self._run(op, ticket, handler), self._waiting)
         return len(pending)
 
-    async def restore_exports(self) -> int:
-        """Have the driver restore (and prune) every volume's exports.
+    def restore_exports(self) -> None:
+        """Have the driver restore (and prune) every volume's exports, in the
+        background: each volume's turn is queued like an operation's."""
+        self._spawn(self._restore_exports(), self._waiting)
 
-        Queued per volume like any operation, after the recovered ones and
-        before new requests; returns how many volumes were queued.
-        """
-        records = await self.store.run(
-            functools.partial(api.list_volumes, service=self.service)
+    async def _restore_exports(self) -> None:
+        ids = await self.store.run(
+            functools.partial(
+                hot.volume_ids, service=self.service, statuses=("available", "in-use")
+            )
         )
-        queued = 0
-        for record in records:
-            if record["status"] in ("available", "in-use"):
-                ticket = self.ordering.enqueue({record["id"]})
-                self._spawn(self._ensure_export(record["id"], ticket), self._waiting)
-                queued += 1
-        return queued
+        for volume_id in ids:
+            ticket = self.ordering.enqueue({volume_id})
+            self._spawn(self._ensure_export(volume_id, ticket), self._waiting)
+        LOG.info("Restoring the exports of %d volume(s)", len(ids))
 
     async def _ensure_export(self, volume_id: str, ticket: Ticket) -> None:
         try:

@@ -58,9 +58,9 @@ def load_snapshot(
 
 def _new_record(
     session: Session, service: str, kind: str, args: dict[str, Any]
-) -> tuple[Any, Any]:
-    """Insert the record a create starts with (a taken id raises); return the
-    row and the driver object."""
+) -> tuple[Any, Any] | None:
+    """Insert the record a create starts with; return the row and the driver
+    object, or None when the id is taken."""
     if kind == "volume":
         fields = args["volume"]
         row = hot.insert(
@@ -81,7 +81,7 @@ def _new_record(
             provider_location=None,
             provider_auth=None,
         )
-        return row, row.to_volume()
+        return None if row is None else (row, row.to_volume())
     fields = args["snapshot"]
     volume = hot.load(session, "volume", fields["volume_id"])
     row = hot.insert(
@@ -96,6 +96,8 @@ def _new_record(
         meta=fields.get("metadata") or {},
         provider_location=None,
     )
+    if row is None:
+        return None
     if volume is None:
         return row, None
     parent = volume.to_volume(hot.attachments(session, volume.id))
@@ -110,17 +112,6 @@ def is_transient(error: BaseException) -> bool:
     way for ever.
     """
     return isinstance(error, (sa_exc.OperationalError, StoreError))
-
-
-def _is_duplicate(
-    session: Session, request: Request, kind: str, resource_id: str, creates: bool
-) -> bool:
-    """After an IntegrityError: was it the message or the create seen before?"""
-    if request.message_id and api.find_operation_by_message(
-        session, request.message_id
-    ):
-        return True
-    return creates and hot.load(session, kind, resource_id) is not None
 
 
 @dataclass
@@ -142,34 +133,34 @@ def accept(
     resource_id: str,
     creates: bool,
 ) -> Accepted | None:
-    """Journal a request; None when it is a duplicate and must not run.
-
-    A duplicate shows as a unique key taken (the message id, or the id a
-    create names), also when another member of a cluster journals the same
-    request at the same moment.
-    """
-    try:
-        with session.begin_nested():
-            row = obj = None
-            if creates:
-                row, obj = _new_record(session, service, kind, request.args)
-            seq = hot.insert_operation(
-                session,
-                message_id=request.message_id,
-                service=service,
-                action=request.action,
-                resource_type=kind,
-                resource_id=resource_id,
-                args=request.args,
-                request_id=request.context.request_id,
-                state="accepted",
-                owner=owner,
-            )
-            return Accepted(seq, row, obj)
-    except sa_exc.IntegrityError:
-        if _is_duplicate(session, request, kind, resource_id, creates):
+    """Journal a request; None when it is a duplicate and must not run: its
+    message id was journaled before, or the id a create names is taken."""
+    # NOTE: keys taken mean a duplicate, also when another member of a
+    # cluster journals the same request at the same moment; inserts that
+    # skip taken keys need no SAVEPOINT, which would cost as much.
+    row = obj = None
+    if creates:
+        created = _new_record(session, service, kind, request.args)
+        if created is None:
             return None
-        raise
+        row, obj = created
+    seq = hot.insert_operation(
+        session,
+        message_id=request.message_id or None,
+        service=service,
+        action=request.action,
+        resource_type=kind,
+        resource_id=resource_id,
+        args=request.args,
+        request_id=request.context.request_id,
+        state="accepted",
+        owner=owner,
+    )
+    if seq is None:
+        if creates:
+            hot.delete(session, kind, resource_id)  # the message came before
+        return None
+    return Accepted(seq, row, obj)
 
 
 def _load_row(session: Session, service: str, kind: str, resource_id: str) -> Any:

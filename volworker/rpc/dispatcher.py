@@ -8,6 +8,7 @@ has journaled it; a refused cast at once. A call is acknowledged on arrival
 
 from __future__ import annotations
 
+import functools
 import inspect
 import logging
 from collections.abc import Callable
@@ -54,6 +55,12 @@ def _message_id(value: Any) -> str | None:
     return value if usable and value.isascii() and value.isprintable() else None
 
 
+@functools.cache
+def _signature(method: str) -> inspect.Signature:
+    """The contract method's parameters (with ``self``), looked up once."""
+    return inspect.signature(getattr(Endpoint, method))
+
+
 def _context(ctxt: dict[str, Any] | None) -> RequestContext:
     ctxt = ctxt or {}
     request_id = ctxt.get("request_id")
@@ -93,7 +100,7 @@ class Dispatcher:
             raise exception.InvalidInput(reason=f"{method}: args must be an object")
         handler = getattr(self._endpoint, method)
         try:
-            inspect.signature(handler).bind(**args)
+            _signature(method).bind(None, **args)
         except TypeError as exc:
             raise exception.InvalidInput(reason=f"{method}: {exc}") from None
         request: Request = handler(**args)

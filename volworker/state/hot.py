@@ -15,6 +15,7 @@ import functools
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from volworker.state.models import (
@@ -37,6 +38,7 @@ __all__ = [
     "set_state",
     "update",
     "utcnow",
+    "volume_ids",
 ]
 
 MODELS: dict[str, type[Base]] = {"volume": VolumeRecord, "snapshot": SnapshotRecord}
@@ -77,8 +79,23 @@ def _update_by_key(model: type[Base], key: str, columns: frozenset[str]) -> sa.U
 
 
 @functools.cache
-def _insert(model: type[Base]) -> sa.Insert:
-    return sa.insert(_table(model))
+def _insert_new(model: type[Base], dialect: str) -> Any:
+    """``INSERT … ON CONFLICT DO NOTHING``: a taken key inserts nothing."""
+    table = _table(model)
+    if dialect == "postgresql":
+        statement: Any = postgresql.insert(table)
+    elif dialect == "sqlite":
+        statement = sqlite.insert(table)
+    else:
+        raise NotImplementedError(f"the state store does not speak {dialect}")
+    statement = statement.on_conflict_do_nothing()
+    if model is OperationRecord:
+        statement = statement.returning(table.c.seq)
+    return statement
+
+
+def _dialect(session: Session) -> str:
+    return str(session.get_bind().dialect.name)
 
 
 @functools.cache
@@ -88,7 +105,7 @@ def _select_by_id(model: type[Base]) -> sa.Select[Any]:
 
 
 def insert(session: Session, kind: str, **fields: Any) -> Any:
-    """Add a volume or snapshot; a taken id raises IntegrityError.
+    """Add a volume or snapshot; None (and nothing added) when the id is taken.
 
     Returns the row as a detached model instance.
     """
@@ -98,19 +115,23 @@ def insert(session: Session, kind: str, **fields: Any) -> Any:
     fields.setdefault("updated_at", now)
     fields.setdefault("error", None)
     model = MODELS[kind]
-    session.execute(_insert(model), _values(model, fields))
+    result = session.execute(
+        _insert_new(model, _dialect(session)), _values(model, fields)
+    )
+    assert isinstance(result, sa.CursorResult)
+    if result.rowcount == 0:
+        return None
     return model(**{_ALIASES.get(key, key): value for key, value in fields.items()})
 
 
-def insert_operation(session: Session, **fields: Any) -> int:
-    """Journal an operation; a message id seen before raises IntegrityError."""
+def insert_operation(session: Session, **fields: Any) -> int | None:
+    """Journal an operation and return its seq; None (and nothing added) when
+    its message id was seen before."""
     fields.setdefault("created_at", utcnow())
     values = _values(OperationRecord, fields)
-    result = session.execute(_insert(OperationRecord), values)
-    assert isinstance(result, sa.CursorResult)
-    key = result.inserted_primary_key
-    assert key is not None
-    return int(key[0])
+    statement = _insert_new(OperationRecord, _dialect(session))
+    seq = session.execute(statement, values).scalar()
+    return None if seq is None else int(seq)
 
 
 def set_state(
@@ -164,6 +185,15 @@ def load(session: Session, kind: str, resource_id: str) -> Any:
         return None
     mapping = row._mapping
     return model(**{attr: mapping[key] for attr, key in _COLUMNS[model].items()})
+
+
+def volume_ids(session: Session, service: str, statuses: tuple[str, ...]) -> list[str]:
+    """The ids of the service's volumes in one of ``statuses``."""
+    table = _table(VolumeRecord)
+    query = sa.select(table.c.id).where(
+        table.c.service == service, table.c.status.in_(statuses)
+    )
+    return list(session.execute(query).scalars())
 
 
 def attachments(session: Session, volume_id: str) -> list[dict[str, Any]]:
