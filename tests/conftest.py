@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 
@@ -35,3 +36,23 @@ def require_root(what: str) -> None:
     if IN_CI:
         pytest.fail(f"{what} needs root and CI=true runs as root")
     pytest.skip(f"{what} needs root")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Empty the broker's default notification queues the tests filled.
+
+    oslo.messaging's Notifier declares notifications.<priority> so that a
+    consumer that comes later finds what it missed; on a test machine none
+    comes, and every run would leave its notifications behind.
+    """
+    if not service_up(5672):
+        return
+    import kombu
+
+    try:
+        with kombu.Connection("amqp://guest:guest@127.0.0.1:5672//") as conn:
+            for name in ("notifications.info", "notifications.error"):
+                with contextlib.suppress(Exception):
+                    conn.default_channel.queue_purge(name)
+    except Exception:
+        return

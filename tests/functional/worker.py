@@ -3,6 +3,7 @@ signals and its log."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pathlib
 import signal
@@ -13,7 +14,10 @@ import time
 import uuid
 from typing import Any
 
+import kombu
+
 RABBIT_URL = "rabbit://guest:guest@127.0.0.1:5672/"
+BROKER_URL = "amqp://guest:guest@127.0.0.1:5672//"
 
 
 def render_config(sections: dict[str, dict[str, Any]]) -> str:
@@ -158,6 +162,17 @@ class Worker:
         if self._notify is not None:
             self._notify.close()
             self._notify = None
+        self.delete_queues()
+
+    def delete_queues(self) -> None:
+        """Drop the queues this worker declared (they outlive it on purpose:
+        requests wait in them while a worker is down)."""
+        names = [self.topic, *(f"{self.topic}.{self.server(b)}" for b in self.backends)]
+        # NOTE: cleanup only; the broker may be away (a fault test stopped it).
+        with contextlib.suppress(Exception), kombu.Connection(BROKER_URL) as conn:
+            channel = conn.default_channel
+            for name in names:
+                channel.queue_delete(name)
 
     def log(self) -> str:
         return (
