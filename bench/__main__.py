@@ -33,6 +33,7 @@ import shutil  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
+import traceback  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -44,6 +45,7 @@ from bench import (  # noqa: E402
     machine,
     memory,
     ordering,
+    pyspy,
     reflink,
     report,
     startup,
@@ -63,6 +65,8 @@ SIZES: dict[str, tuple[Any, Any]] = {
     "capabilities_repeats": (20, 3),
     "repeats": (3, 2),
 }
+
+FIGURES = ("1", "2", "3", "4", "5", "6", "7", "8")
 
 NOTES = [
     "Ratios are of medians; the range in brackets is of the per-repeat ratios "
@@ -158,6 +162,17 @@ def main(argv: list[str] | None = None) -> int:
     out: pathlib.Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     wanted = [f.strip() for f in args.figures.split(",") if f.strip()]
+    unknown = sorted(set(wanted) - set(FIGURES))
+    if unknown:
+        print(f"bench/run: no figure {', '.join(unknown)} (1-8)", file=sys.stderr)
+        return 2
+    if args.profile and "1" in wanted and not pyspy.PYSPY.exists():
+        print(
+            f"bench/run: {pyspy.PYSPY} is missing: run scripts/bootstrap "
+            "(it installs the bench extra), or pass --no-profile",
+            file=sys.stderr,
+        )
+        return 2
     result: dict[str, Any] = {
         "mode": "quick" if args.quick else "full",
         "repeats": args.repeats or SIZES["repeats"][1 if args.quick else 0],
@@ -166,6 +181,7 @@ def main(argv: list[str] | None = None) -> int:
         "load": {"start": machine.load()},
         "notifications.info depth": {"start": queue_depth("notifications.info")},
         "figures": {},
+        "failed": [],
         "rows": [],
         "notes": list(NOTES),
     }
@@ -175,7 +191,13 @@ def main(argv: list[str] | None = None) -> int:
         figures = _figures(args, tmp, out)
         for fig in wanted:
             _log(f"figure {fig}")
-            data = figures[fig]()
+            try:
+                data = figures[fig]()
+            except Exception:
+                # NOTE: one figure failing should not cost the others' figures.
+                _log(f"figure {fig} failed:\n{traceback.format_exc()}")
+                result["failed"].append(fig)
+                continue
             data["load_after"] = machine.load()
             result["figures"][fig] = data
             result["rows"] += data["rows"]
@@ -201,6 +223,12 @@ def main(argv: list[str] | None = None) -> int:
     (out / "latest.json").write_text(json.dumps(result, indent=2, default=str))
     (out / "latest.md").write_text(text)
     print(text)
+    if result["failed"]:
+        print(
+            f"bench/run: figure(s) {', '.join(result['failed'])} failed",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 

@@ -105,6 +105,9 @@ def markdown(result: dict[str, Any]) -> str:
         "",
         table(result["rows"]),
     ]
+    failed = result.get("failed") or []
+    if failed:
+        parts += ["", f"**Failed (see the run's log):** figure {', '.join(failed)}."]
     notes = result.get("notes") or []
     if notes:
         parts += ["", *(f"- {note}" for note in notes)]

@@ -40,6 +40,8 @@ EXERCISED = {
 }
 #: How the exercising file spells a command, where it differs.
 SPELLED = {
+    "scripts/run": '"scripts" / "run"',
+    "bench/run": '"bench" / "run"',
     "scripts/test": "scripts/test",
     "volworker-compliance": "volworker-compliance",
     "pytest tests/contract": "pytest",
@@ -172,3 +174,28 @@ def test_quick_start_serves_the_fake_backend(tmp_path: pathlib.Path) -> None:
     )
     assert _stop(proc) == 0
     assert listed.returncode == 0, listed.stderr
+
+
+def test_bench_runs_and_writes_its_report(tmp_path: pathlib.Path) -> None:
+    require_service("rabbitmq", 5672)
+    done = subprocess.run(
+        [
+            str(ROOT / "bench" / "run"),
+            "--quick",
+            "--figures",
+            "2,3",
+            "--repeats",
+            "1",
+            "--out",
+            str(tmp_path),
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = (tmp_path / "latest.md").read_text()
+    assert "get_volume call, p50" in report and "start to READY=1" in report
+    assert (tmp_path / "latest.json").stat().st_size > 0
