@@ -51,6 +51,7 @@ from bench import (  # noqa: E402
     startup,
 )
 from bench.broker import BROKER, queue_depth  # noqa: E402
+from tests.functional.listen import VHOST  # noqa: E402
 
 #: sizes of each figure: (full run, --quick)
 SIZES: dict[str, tuple[Any, Any]] = {
@@ -178,6 +179,7 @@ def main(argv: list[str] | None = None) -> int:
         "repeats": args.repeats or SIZES["repeats"][1 if args.quick else 0],
         "started": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "machine": machine.machine(BROKER),
+        "vhost": VHOST or "/",
         "load": {"start": machine.load()},
         "notifications.info depth": {"start": queue_depth("notifications.info")},
         "figures": {},

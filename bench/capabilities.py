@@ -29,6 +29,7 @@ import asyncio
 import concurrent.futures
 import functools
 import json
+import os
 import statistics
 import tempfile
 import threading
@@ -49,6 +50,10 @@ from volworker.outbox import Outbox
 from volworker.state import Store, api
 
 POOLS = (1, 100, 1000)
+#: the local RabbitMQ, in the virtual host bench/run made for this run
+RABBIT_URL = "rabbit://guest:guest@127.0.0.1:5672/" + os.environ.get(
+    "VOLWORKER_TEST_VHOST", ""
+)
 HOST = "bench@fake"
 
 
@@ -273,7 +278,7 @@ def _table(results: dict[str, dict[str, Any]]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=20)
-    parser.add_argument("--url", default="rabbit://guest:guest@127.0.0.1:5672/")
+    parser.add_argument("--url", default=RABBIT_URL)
     args = parser.parse_args()
 
     # NOTE: the global CONF: oslo.messaging registers some options only there.

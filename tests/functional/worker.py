@@ -16,8 +16,10 @@ from typing import Any
 
 import kombu
 
-RABBIT_URL = "rabbit://guest:guest@127.0.0.1:5672/"
-BROKER_URL = "amqp://guest:guest@127.0.0.1:5672//"
+from tests.functional.listen import BROKER as BROKER_URL
+from tests.functional.listen import VHOST
+
+RABBIT_URL = "rabbit://guest:guest@127.0.0.1:5672/" + VHOST
 
 
 def render_config(sections: dict[str, dict[str, Any]]) -> str:

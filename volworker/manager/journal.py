@@ -31,17 +31,33 @@ __all__ = [
     "load_snapshot",
     "load_volume",
     "record_rejected",
+    "snapshot_row",
     "unfinished",
+    "volume_row",
 ]
+
+
+def volume_row(session: Session, service: str, volume_id: str) -> Any:
+    """The volume's row (detached); VolumeNotFound if not ours."""
+    row = hot.load(session, "volume", volume_id)
+    if row is None or row.service != service:
+        raise exception.VolumeNotFound(volume_id=volume_id)
+    return row
+
+
+def snapshot_row(session: Session, service: str, snapshot_id: str) -> Any:
+    """The snapshot's row (detached); SnapshotNotFound if not ours."""
+    row = hot.load(session, "snapshot", snapshot_id)
+    if row is None or row.service != service:
+        raise exception.SnapshotNotFound(snapshot_id=snapshot_id)
+    return row
 
 
 def load_volume(
     session: Session, service: str, volume_id: str
 ) -> tuple[dict[str, Any], Volume]:
     """The volume's record and driver object; VolumeNotFound if not ours."""
-    row = hot.load(session, "volume", volume_id)
-    if row is None or row.service != service:
-        raise exception.VolumeNotFound(volume_id=volume_id)
+    row = volume_row(session, service, volume_id)
     return row.to_dict(), row.to_volume(hot.attachments(session, volume_id))
 
 
@@ -49,9 +65,7 @@ def load_snapshot(
     session: Session, service: str, snapshot_id: str
 ) -> tuple[dict[str, Any], Snapshot]:
     """The snapshot's record and driver object; SnapshotNotFound if not ours."""
-    row = hot.load(session, "snapshot", snapshot_id)
-    if row is None or row.service != service:
-        raise exception.SnapshotNotFound(snapshot_id=snapshot_id)
+    row = snapshot_row(session, service, snapshot_id)
     _, volume = load_volume(session, service, row.volume_id)
     return row.to_dict(), row.to_snapshot(volume)
 

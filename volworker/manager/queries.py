@@ -68,13 +68,13 @@ async def _capabilities(manager: Manager, request: Request) -> Any:
 
 
 def _volume_record(session: Session, service: str, volume_id: str) -> dict[str, Any]:
-    return journal.load_volume(session, service, volume_id)[0]
+    return dict(journal.volume_row(session, service, volume_id).to_dict())
 
 
 def _snapshot_record(
     session: Session, service: str, snapshot_id: str
 ) -> dict[str, Any]:
-    return journal.load_snapshot(session, service, snapshot_id)[0]
+    return dict(journal.snapshot_row(session, service, snapshot_id).to_dict())
 
 
 def record_work(service: str, request: Request) -> Callable[[Session], Any] | None:

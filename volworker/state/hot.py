@@ -169,12 +169,18 @@ def apply(row: Any, **fields: Any) -> Any:
     return row
 
 
+@functools.cache
+def _delete_by_key(model: type[Base], key: str) -> sa.Delete:
+    table = _table(model)
+    return sa.delete(table).where(table.c[key] == sa.bindparam("_key"))
+
+
 def delete(session: Session, kind: str, resource_id: str) -> None:
-    table = _table(MODELS[kind])
-    session.execute(sa.delete(table).where(table.c.id == resource_id))
+    session.execute(_delete_by_key(MODELS[kind], "id"), {"_key": resource_id})
     if kind == "volume":
-        attached = _table(AttachmentRecord)
-        session.execute(sa.delete(attached).where(attached.c.volume_id == resource_id))
+        session.execute(
+            _delete_by_key(AttachmentRecord, "volume_id"), {"_key": resource_id}
+        )
 
 
 def load(session: Session, kind: str, resource_id: str) -> Any:
@@ -196,14 +202,19 @@ def volume_ids(session: Session, service: str, statuses: tuple[str, ...]) -> lis
     return list(session.execute(query).scalars())
 
 
-def attachments(session: Session, volume_id: str) -> list[dict[str, Any]]:
-    """The volume's attachments as dicts a Volume can be built from."""
+@functools.cache
+def _select_attachments() -> sa.Select[Any]:
     table = _table(AttachmentRecord)
-    rows = session.execute(
+    return (
         sa.select(
             table.c.id, table.c.volume_id, table.c.connector, table.c.connection_info
         )
-        .where(table.c.volume_id == volume_id)
+        .where(table.c.volume_id == sa.bindparam("_key"))
         .order_by(table.c.created_at, table.c.id)
     )
+
+
+def attachments(session: Session, volume_id: str) -> list[dict[str, Any]]:
+    """The volume's attachments as dicts a Volume can be built from."""
+    rows = session.execute(_select_attachments(), {"_key": volume_id})
     return [dict(row._mapping) for row in rows]
