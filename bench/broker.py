@@ -11,7 +11,7 @@ import kombu
 
 from tests.functional.listen import BROKER
 
-__all__ = ["BROKER", "delete_queues", "queue_depth"]
+__all__ = ["BROKER", "delete_queues", "purge_queues", "queue_depth"]
 
 
 def delete_queues(names: Iterable[str]) -> None:
@@ -35,3 +35,14 @@ def queue_depth(name: str) -> int | None:
             return None
         channel.close()
         return int(count)
+
+
+def purge_queues(names: Iterable[str]) -> None:
+    """Empty the named queues where they exist."""
+    with kombu.Connection(BROKER) as conn:
+        for name in names:
+            channel = conn.channel()
+            with contextlib.suppress(amqp.exceptions.NotFound):
+                channel.queue_purge(name)
+            with contextlib.suppress(Exception):
+                channel.close()
