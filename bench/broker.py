@@ -14,15 +14,26 @@ from tests.functional.listen import BROKER
 __all__ = ["BROKER", "delete_queues", "purge_queues", "queue_depth"]
 
 
-def delete_queues(names: Iterable[str]) -> None:
-    """Delete the named queues (those a stopped server leaves behind)."""
+def _on_each(names: Iterable[str], action: str) -> None:
+    """``channel.<action>(name)`` for each queue that exists (a fresh channel
+    each: a missing queue closes the one it was asked on)."""
     with kombu.Connection(BROKER) as conn:
         for name in names:
             channel = conn.channel()
             with contextlib.suppress(amqp.exceptions.NotFound):
-                channel.queue_delete(name)
+                getattr(channel, action)(name)
             with contextlib.suppress(Exception):
                 channel.close()
+
+
+def delete_queues(names: Iterable[str]) -> None:
+    """Delete the named queues (those a stopped server leaves behind)."""
+    _on_each(names, "queue_delete")
+
+
+def purge_queues(names: Iterable[str]) -> None:
+    """Empty the named queues where they exist."""
+    _on_each(names, "queue_purge")
 
 
 def queue_depth(name: str) -> int | None:
@@ -35,14 +46,3 @@ def queue_depth(name: str) -> int | None:
             return None
         channel.close()
         return int(count)
-
-
-def purge_queues(names: Iterable[str]) -> None:
-    """Empty the named queues where they exist."""
-    with kombu.Connection(BROKER) as conn:
-        for name in names:
-            channel = conn.channel()
-            with contextlib.suppress(amqp.exceptions.NotFound):
-                channel.queue_purge(name)
-            with contextlib.suppress(Exception):
-                channel.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import socket
 
 import pytest
@@ -36,6 +37,17 @@ def require_root(what: str) -> None:
     if IN_CI:
         pytest.fail(f"{what} needs root and CI=true runs as root")
     pytest.skip(f"{what} needs root")
+
+
+def require_tool(name: str, package: str) -> str:
+    """The path of ``name``; skip on a laptop without it, fail under CI."""
+    path = shutil.which(name)
+    if path:
+        return path
+    message = f"{name} is not installed (apt-get install {package})"
+    if IN_CI:
+        pytest.fail(message + "; CI=true needs it")
+    pytest.skip(message)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -3,7 +3,6 @@ with debug logging on, through start, work, a refused request and stop."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import time
 import uuid
@@ -11,6 +10,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from tests.conftest import require_tool
 from tests.functional.conftest import new_volume
 from tests.functional.worker import Worker
 from tests.unit.state.conftest import pg_url  # noqa: F401 - a fixture
@@ -25,8 +25,7 @@ def _rabbitmqctl(*args: str) -> None:
 @pytest.fixture
 def broker_user() -> Iterator[tuple[str, str]]:
     """A RabbitMQ user of its own with a password no other text contains."""
-    if shutil.which("rabbitmqctl") is None:
-        pytest.skip("rabbitmqctl is not installed here")
+    require_tool("rabbitmqctl", "rabbitmq-server")
     user, password = f"vw-{uuid.uuid4().hex[:8]}", f"Br0ker-{uuid.uuid4().hex}"
     _rabbitmqctl("add_user", user, password)
     try:
