@@ -6,10 +6,10 @@ real RabbitMQ, each measured ``--repeats`` times:
 
 - ``bytes``: the AMQP body a scheduler's fanout queue receives;
 - ``cast``: one ``update_service_capabilities`` fanout cast, broker confirm
-  included: what an outbox thread spends per report;
+  included: what a sender thread spends per report;
 - ``check``: a polling round's own work: the driver's ``get_volume_stats``,
-  ``stats.check``, ``state.api.pool_allocations`` and
-  ``stats.with_allocations``;
+  ``capability_report.check``, ``state.records.pool_allocations`` and
+  ``capability_report.with_allocations``;
 - ``request``: a :class:`~volworker.capabilities.Publisher` running as a
   backend's does, asked to publish (as by ``publish_service_capabilities``:
   the driver's last figures, fresh counts, no driver call), until the
@@ -42,12 +42,12 @@ import kombu
 import oslo_messaging
 from oslo_config import cfg
 
-from volworker import backend, capabilities, stats
+from volworker import backend, capabilities, capability_report
 from volworker.capabilities import Publisher
 from volworker.driver import VolumeDriver, loader
 from volworker.driver.config import register_backend
-from volworker.outbox import Outbox
-from volworker.state import Store, api
+from volworker.senders import Senders
+from volworker.state import Store, records
 
 POOLS = (1, 100, 1000)
 #: the local RabbitMQ, in the virtual host bench/run made for this run
@@ -132,11 +132,14 @@ def _record_volumes(store: Store, service: str, pools: list[str]) -> None:
     def add(session: Any) -> None:
         for pool in pools:
             for _ in range(2):
-                api.add_volume(
+                records.insert(
                     session,
+                    "volume",
                     id=str(uuid.uuid4()),
+                    service=service,
                     size=10,
                     host=f"{service}#{pool}",
+                    pool=pool,
                     status="available",
                 )
 
@@ -202,8 +205,8 @@ def _publisher_rows(
     repeats: int,
 ) -> dict[str, dict[str, Any]]:
     executor = concurrent.futures.ThreadPoolExecutor(8)
-    outbox = Outbox(2)
-    outbox.start()
+    senders = Senders(2)
+    senders.start()
     rows: dict[str, dict[str, Any]] = {}
     try:
         for count in POOLS:
@@ -213,11 +216,11 @@ def _publisher_rows(
             _record_volumes(store, host, names)
 
             def check(driver: VolumeDriver = driver, host: str = host) -> None:
-                report = stats.check(driver.get_volume_stats(True))
+                report = capability_report.check(driver.get_volume_stats(True))
                 allocations = store.submit(
-                    functools.partial(api.pool_allocations, service=host)
+                    functools.partial(records.pool_allocations, service=host)
                 ).result()
-                stats.with_allocations(report, allocations)
+                capability_report.with_allocations(report, allocations)
 
             publisher = Publisher(
                 conf,
@@ -226,7 +229,7 @@ def _publisher_rows(
                 cluster=None,
                 store=store,
                 executor=executor,
-                outbox=outbox,
+                senders=senders,
                 transport=transport,
             )
             published: list[dict[str, Any]] = []
@@ -238,7 +241,7 @@ def _publisher_rows(
                 "request": _summary(request),
             }
     finally:
-        outbox.stop(10)
+        senders.stop(10)
         executor.shutdown()
     return rows
 

@@ -15,7 +15,7 @@ from typing import Any
 from bench import report
 from bench.create import send_creates
 from bench.rounds import by_notifications, drain, session
-from bench.stats import ratio, summary
+from bench.summary import ratio, summary
 from tests.functional.worker import Worker
 
 __all__ = ["run"]

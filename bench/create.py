@@ -34,7 +34,7 @@ from bench.rounds import (
     drain,
     session,
 )
-from bench.stats import ratio, summary
+from bench.summary import ratio, summary
 from tests.functional.listen import BROKER
 from tests.functional.worker import Worker
 

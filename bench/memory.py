@@ -19,7 +19,7 @@ from bench import report
 from bench.bare_server import BareServer
 from bench.create import fake_worker
 from bench.rounds import Session, session
-from bench.stats import ratio, summary
+from bench.summary import ratio, summary
 
 __all__ = ["run"]
 

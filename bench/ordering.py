@@ -16,7 +16,7 @@ from typing import Any
 from bench import report
 from bench.create import fake_worker
 from bench.rounds import Session, by_notifications, drain, session
-from bench.stats import ratio, summary
+from bench.summary import ratio, summary
 
 __all__ = ["run"]
 

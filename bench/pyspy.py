@@ -62,7 +62,7 @@ def record(pid: int, output: pathlib.Path, mode: str) -> Iterator[None]:
 
 
 def _thread_group(name: str) -> str:
-    """Threads of one pool count together: ``outbox-3`` -> ``outbox-*``."""
+    """Threads of one pool count together: ``sender-3`` -> ``sender-*``."""
     return re.sub(r"[0-9a-f]*\d[0-9a-f]*", "*", name)
 
 

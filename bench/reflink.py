@@ -23,7 +23,7 @@ from typing import Any
 from bench import report
 from bench.rounds import Session, session
 from bench.snapshot_clone import GiB, _fill, _full_copy
-from bench.stats import ratio, summary
+from bench.summary import ratio, summary
 from tests.contract.xfs import mounted_xfs
 from tests.functional.worker import Worker
 

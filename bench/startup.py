@@ -12,7 +12,7 @@ from bench import report
 from bench.bare_server import BareServer
 from bench.create import fake_worker
 from bench.rounds import session
-from bench.stats import ratio, summary
+from bench.summary import ratio, summary
 from tests.functional.worker import Worker
 
 __all__ = ["run"]

@@ -1,6 +1,6 @@
 """How much group commit buys: journal inserts per second through the store.
 
-Each work item inserts one journal row (``api.add_operation``), submitted
+Each work item inserts one journal row (``operations.insert``), submitted
 from an asyncio loop one item per ``store.run`` call, the way the manager
 journals incoming messages. The same run measures:
 
@@ -26,12 +26,14 @@ import tempfile
 import time
 import uuid
 
-from volworker.state import Store, api
+from sqlalchemy.orm import Session
+
+from volworker.state import Store, operations
 
 
-def _insert(session: object) -> int:
-    return api.add_operation(
-        session,  # type: ignore[arg-type]
+def _insert(session: Session) -> int | None:
+    return operations.insert(
+        session,
         service="bench@lvm",
         action="create_volume",
         resource_type="volume",

@@ -27,12 +27,13 @@ from volworker.driver import VolumeDriver, loader
 from volworker.image import ImageService
 from volworker.locks import Locks
 from volworker.manager.core import Manager
+from volworker.manager.runtime import Runtime
 from volworker.notify import Notifications
-from volworker.outbox import Outbox
 from volworker.rpc.dispatcher import Dispatcher
 from volworker.rpc.endpoint import Endpoint
 from volworker.rpc.server import RequestServer
 from volworker.rpc.validate import BackendIdentity
+from volworker.senders import Senders
 from volworker.state.store import Store
 
 __all__ = ["Backend", "Shared", "backend_service_opts", "register_opts"]
@@ -97,7 +98,7 @@ class Shared:
         notification_transport: oslo_messaging.Transport,
         store: Store,
         locks: Locks,
-        outbox: Outbox,
+        senders: Senders,
         executor: concurrent.futures.ThreadPoolExecutor,
         image_service: ImageService,
     ) -> None:
@@ -106,7 +107,7 @@ class Shared:
         self.notification_transport = notification_transport
         self.store = store
         self.locks = locks
-        self.outbox = outbox
+        self.senders = senders
         self.executor = executor
         self.image_service = image_service
 
@@ -184,9 +185,12 @@ class Backend:
         self.driver = driver
         systemd.notify(f"STATUS=Setting up backend {self.name}")
         await self._setup(driver)
-        # NOTE: a backend whose first stats fail, hang or make no sense is
-        # not ready: its pools are unknown, and nothing could be scheduled
-        # to it.
+        endpoint = Endpoint(
+            BackendIdentity(conf.host, self.name, conf.cluster, ()),
+            conf.max_volume_size_gb,
+        )
+        # A backend whose first stats fail, hang or make no sense is not
+        # ready: its pools are unknown, and nothing could be scheduled to it.
         publisher = Publisher(
             conf,
             driver=driver,
@@ -194,37 +198,38 @@ class Backend:
             cluster=self.cluster,
             store=shared.store,
             executor=shared.executor,
-            outbox=shared.outbox,
+            senders=shared.senders,
             transport=shared.transport,
+            on_report=functools.partial(self._on_report, endpoint),
         )
         self.publisher = publisher
-        stats = await publisher.first_report()
-        pools = tuple(pool["pool_name"] for pool in stats["pools"])
-        manager = Manager(
+        await publisher.first_report()
+        runtime = Runtime(
             service=self.service,
             owner=self.host,
             driver=driver,
             store=shared.store,
-            locks=shared.locks,
             notifications=Notifications(
-                shared.notification_transport, f"volworker.{self.host}", shared.outbox
+                shared.notification_transport, f"volworker.{self.host}", shared.senders
             ),
-            image_service=shared.image_service,
+            images=shared.image_service,
             executor=shared.executor,
+            capabilities=publisher,
+        )
+        manager = Manager(
+            runtime,
+            locks=shared.locks,
             max_concurrent=conf.max_concurrent_operations,
             journal_retention=datetime.timedelta(
                 days=conf.database.journal_retention_days
             ),
         )
-        manager.stats = stats
-        manager.on_publish_request = publisher.request
-        manager.discover_stats = publisher.discover
         manager.start()
         self.manager = manager
         recovered = await manager.recover()
         if self.cluster:
-            # NOTE: exports live on the member that made them; a member
-            # cannot tell which of a shared backend's exports are its own.
+            # Exports live on the member that made them; a member cannot
+            # tell which of a shared backend's exports are its own.
             LOG.info("Backend %s is clustered: exports are not restored", self.name)
         else:
             manager.restore_exports()
@@ -232,10 +237,9 @@ class Backend:
             LOG.info(
                 "Backend %s: %d journaled operation(s) to finish", self.name, recovered
             )
-        ident = BackendIdentity(conf.host, self.name, conf.cluster, pools)
-        endpoint = Endpoint(ident, conf.max_volume_size_gb)
-        publisher.on_report = functools.partial(self._on_report, manager, endpoint)
-        dispatcher = Dispatcher(endpoint, manager.submit, manager.reject, shared.outbox)
+        dispatcher = Dispatcher(
+            endpoint, manager.submit, manager.reject, shared.senders
+        )
         await self._blocking(server.start, dispatcher)
         await publisher.start()
         LOG.info(
@@ -243,18 +247,16 @@ class Backend:
             self.name,
             type(driver).__name__,
             driver.VERSION,
-            ", ".join(pools),
+            ", ".join(endpoint.ident.pools),
         )
 
-    def _on_report(
-        self, manager: Manager, endpoint: Endpoint, capabilities: dict[str, Any]
-    ) -> None:
-        """Every good report: the manager's figures, and the pools requests
-        may name (a driver may add or drop pools while it runs)."""
-        manager.stats = capabilities
+    def _on_report(self, endpoint: Endpoint, capabilities: dict[str, Any]) -> None:
+        """Every composed report: the pools requests may name (a driver may
+        add or drop pools while it runs)."""
         pools = tuple(pool["pool_name"] for pool in capabilities["pools"])
         if pools and pools != endpoint.ident.pools:
-            LOG.info("Backend %s now has pools %s", self.name, ", ".join(pools))
+            if endpoint.ident.pools:
+                LOG.info("Backend %s now has pools %s", self.name, ", ".join(pools))
             endpoint.ident = dataclasses.replace(endpoint.ident, pools=pools)
 
     async def stop(self, timeout: float) -> bool:

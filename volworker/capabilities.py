@@ -5,7 +5,7 @@ process says READY=1), then every ``backend_stats_polling_interval`` seconds,
 and when a ``publish_service_capabilities`` fanout asks; requests that
 arrive together give one report.
 
-What. The driver's ``get_volume_stats`` checked by :mod:`volworker.stats`,
+What. The driver's ``get_volume_stats`` checked by :mod:`volworker.capability_report`,
 with each pool's ``allocated_capacity_gb`` and ``total_volumes`` counted from
 the worker's state when the report is sent. A polling round asks the driver
 (``refresh=True``); a requested report reuses the driver's latest good
@@ -39,10 +39,10 @@ from typing import Any
 import oslo_messaging
 from oslo_config import cfg
 
-from volworker import exception, stats
+from volworker import capability_report, exception
 from volworker.driver import VolumeDriver
-from volworker.outbox import Outbox
-from volworker.state import api
+from volworker.senders import Senders
+from volworker.state import records
 from volworker.state.store import Store
 
 __all__ = ["Publisher", "capabilities_opts", "register_opts"]
@@ -81,7 +81,7 @@ class Report:
 class Publisher:
     """Collects one backend's capabilities and publishes them."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - the publisher's collaborators
         self,
         conf: cfg.ConfigOpts,
         *,
@@ -90,19 +90,20 @@ class Publisher:
         cluster: str | None,
         store: Store,
         executor: concurrent.futures.Executor,
-        outbox: Outbox,
+        senders: Senders,
         transport: oslo_messaging.Transport,
+        on_report: Callable[[dict[str, Any]], None] = lambda caps: None,
     ) -> None:
         self.host = host
         self.cluster = cluster
         self.conf = conf
-        #: told every composed report (the manager keeps it for queries)
-        self.on_report: Callable[[dict[str, Any]], None] = lambda caps: None
+        #: told every composed report (the pools requests may name)
+        self._on_report = on_report
         self._driver = driver
         self._service = cluster or host
         self._store = store
         self._executor = executor
-        self._outbox = outbox
+        self._senders = senders
         self._topic = conf.scheduler_topic
         self._nobody_listens = False
         self._client = oslo_messaging.get_rpc_client(
@@ -115,6 +116,7 @@ class Publisher:
             ),
         }
         self._report: Report | None = None
+        self._latest: dict[str, Any] = {}
         self._call: asyncio.Future[Report] | None = None
         self._call_started = 0.0
         self._wake = asyncio.Event()
@@ -125,9 +127,10 @@ class Publisher:
     # -- life -------------------------------------------------------------
 
     async def first_report(self) -> dict[str, Any]:
-        """The driver's first checked report; raises when it cannot give one."""
+        """The driver's first checked report, composed with the worker's
+        counts (not published yet); raises when the driver cannot give one."""
         self._report = await self._collect()
-        return self._report.capabilities
+        return await self._compose(self._report)
 
     async def start(self) -> None:
         """Send the first report now, then keep reporting until stop()."""
@@ -147,6 +150,10 @@ class Publisher:
     def request(self) -> None:
         """Publish soon (a scheduler asked); call on the event loop."""
         self._wake.set()
+
+    def latest(self) -> dict[str, Any]:
+        """The capabilities last composed, published or about to be."""
+        return self._latest
 
     async def discover(self) -> dict[str, Any]:
         """Fresh figures from the driver, with fresh counts (not published)."""
@@ -219,14 +226,17 @@ class Publisher:
                 "cluster_name": self.cluster,
                 "timestamp": report.taken.isoformat(),
             }
-        self._outbox.send(f"capabilities-{self.host}", self._send_pending)
+        self._senders.send(f"capabilities-{self.host}", self._send_pending)
 
     async def _compose(self, report: Report) -> dict[str, Any]:
         allocations = await self._store.run(
-            functools.partial(api.pool_allocations, service=self._service)
+            functools.partial(records.pool_allocations, service=self._service)
         )
-        capabilities = stats.with_allocations(report.capabilities, allocations)
-        self.on_report(capabilities)
+        capabilities = capability_report.with_allocations(
+            report.capabilities, allocations
+        )
+        self._latest = capabilities
+        self._on_report(capabilities)
         return capabilities
 
     # -- the driver call and the send -------------------------------------
@@ -261,7 +271,7 @@ class Publisher:
     def _checked_stats(self) -> Report:
         """On the pool: the driver's report, checked, with its time."""
         raw = self._driver.get_volume_stats(True)
-        return Report(stats.check(raw, self._defaults), _utcnow())
+        return Report(capability_report.check(raw, self._defaults), _utcnow())
 
     def _call_done(self, call: asyncio.Future[Report]) -> None:
         if self._call is call:
@@ -270,7 +280,7 @@ class Publisher:
             call.exception()  # NOTE: retrieved, also when nobody waited
 
     def _send_pending(self) -> None:
-        """On an outbox thread: send the newest report not yet sent."""
+        """On an senders thread: send the newest report not yet sent."""
         with self._pending_lock:
             kwargs, self._pending = self._pending, None
         if kwargs is not None:

@@ -2,7 +2,7 @@
 
 Sent through oslo.messaging's Notifier (``messagingv2`` on the
 ``notifications`` topic) with publisher id ``volworker.<host>@<backend>``.
-Publishing waits for the broker, so it happens on the outbox's threads, keyed
+Publishing waits for the broker, so it happens on the senders's threads, keyed
 by the object so that each object's events keep their order.
 """
 
@@ -14,7 +14,7 @@ from typing import Any
 import oslo_messaging
 
 from volworker.context import RequestContext
-from volworker.outbox import Outbox
+from volworker.senders import Senders
 
 __all__ = ["Notifications"]
 
@@ -25,7 +25,7 @@ class Notifications:
     """Announces what happens to one backend's volumes and snapshots."""
 
     def __init__(
-        self, transport: oslo_messaging.Transport, publisher_id: str, outbox: Outbox
+        self, transport: oslo_messaging.Transport, publisher_id: str, senders: Senders
     ) -> None:
         self.publisher_id = publisher_id
         self._notifier = oslo_messaging.Notifier(
@@ -34,7 +34,7 @@ class Notifications:
             driver="messagingv2",
             topics=["notifications"],
         )
-        self._outbox = outbox
+        self._senders = senders
 
     def emit(
         self,
@@ -47,5 +47,5 @@ class Notifications:
         """Send ``<kind>.<action>.<phase>`` (phase start, end or error)."""
         event_type = f"{kind}.{action}.{phase}"
         send = self._notifier.error if phase == "error" else self._notifier.info
-        self._outbox.send(str(payload.get("id")), send, context, event_type, payload)
+        self._senders.send(str(payload.get("id")), send, context, event_type, payload)
         LOG.debug("[%s] %s %s", context.request_id, event_type, payload.get("id"))

@@ -21,7 +21,7 @@ from volworker import systemd
 from volworker.backend import Backend, Shared
 from volworker.image import LocalImageService
 from volworker.locks import Locks
-from volworker.outbox import Outbox
+from volworker.senders import Senders
 from volworker.state.store import Store
 
 __all__ = ["Service", "register_opts", "service_opts"]
@@ -60,9 +60,10 @@ service_opts = [
         "operations not yet started wait in the journal for the next start.",
     ),
     cfg.IntOpt(
-        "outbox_threads",
+        "sender_threads",
         default=8,
         min=1,
+        deprecated_name="outbox_threads",
         help="Threads that publish notifications and replies.",
     ),
 ]
@@ -108,7 +109,7 @@ class Service:
                 executor,
                 per_volume=bool(conf.cluster),
             ),
-            outbox=Outbox(conf.outbox_threads),
+            senders=Senders(conf.sender_threads),
             executor=executor,
             image_service=LocalImageService.from_conf(conf),
         )
@@ -141,12 +142,12 @@ class Service:
         shared = self._shared()
         await loop.run_in_executor(shared.executor, shared.store.start)
         await loop.run_in_executor(shared.executor, shared.locks.start)
-        shared.outbox.start()
+        shared.senders.start()
         try:
             return await self._serve(shared)
         finally:
             await loop.run_in_executor(shared.executor, shared.locks.stop)
-            shared.outbox.stop(timeout=10)
+            shared.senders.stop(timeout=10)
             await loop.run_in_executor(shared.executor, shared.store.stop)
             shared.transport.cleanup()
             shared.notification_transport.cleanup()

@@ -12,6 +12,7 @@ method), or :meth:`FakeDriver.inject_failure` from a test.
 from __future__ import annotations
 
 import collections
+import copy
 import math
 import secrets
 import threading
@@ -279,19 +280,32 @@ class FakeDriver(VolumeDriver):
         self._enter("remove_export")
 
     def initialize_connection(
-        self, volume: Volume, connector: dict[str, Any]
+        self,
+        volume: Volume,
+        connector: dict[str, Any],
+        initiator_data: dict[str, str] | None = None,
     ) -> dict[str, Any]:
         self._enter("initialize_connection")
+        updates = None
         with self._lock:
             self._volume(volume)
             exports = self.exports.setdefault(volume.id, {})
             host = str(connector.get("host"))
             if host not in exports:
-                exports[host] = {
-                    "driver_volume_type": "fake",
-                    "data": {"volume_id": volume.id, "target": secrets.token_hex(8)},
-                }
-            return exports[host]
+                data = {"volume_id": volume.id, "target": secrets.token_hex(8)}
+                if connector.get("initiator"):
+                    # One secret per initiator, like CHAP: the worker keeps it
+                    # and hands it back, also to a fake that restarted empty.
+                    secret = (initiator_data or {}).get("auth_secret")
+                    if secret is None:
+                        secret = secrets.token_hex(16)
+                        updates = {"set_values": {"auth_secret": secret}}
+                    data["auth_secret"] = secret
+                exports[host] = {"driver_volume_type": "fake", "data": data}
+            info = copy.deepcopy(exports[host])
+        if updates:
+            info["initiator_updates"] = updates
+        return info
 
     def terminate_connection(
         self, volume: Volume, connector: dict[str, Any] | None, **kwargs: Any

@@ -4,7 +4,7 @@ over NBD by qemu-nbd.
 The modules beside this one do the work (see ``names`` for the layout of a
 pool); the driver classes check what they are given, pick the pool, and turn
 OS errors into the contract's errors with their cause kept (``base``). The
-manage methods are in ``manage_methods``.
+manage methods are in ``manage``.
 """
 
 from __future__ import annotations
@@ -24,11 +24,11 @@ from volworker.driver import Feature, ModelUpdate, volumedriver
 from volworker.image import ImageService
 from volworker.objects import Snapshot, Volume
 
-from . import images, names, nbd, stats, store, tools
+from . import capacity, images, names, nbd, store, tools
 from .base import backend_call, gib
 from .exports import ExportRegistry, connector_host, export_from_attachment
 from .fsdir import Dir
-from .manage_methods import ManageMethods
+from .manage import ManageMethods
 from .pools import Pool, PoolSet, make_dir, parse_pools, pool_problems
 from .tempfiles import clear_stale
 
@@ -115,7 +115,7 @@ class FileDriver(ManageMethods):
         if refresh or self._stats is None:
             conf = self.configuration
             found = [
-                stats.pool_stats(
+                capacity.pool_stats(
                     pool, conf.reserved_percentage, conf.max_over_subscription_ratio
                 )
                 for pool in self.pools
@@ -125,7 +125,7 @@ class FileDriver(ManageMethods):
                 "vendor_name": self.VENDOR_NAME,
                 "driver_version": self.VERSION,
                 "storage_protocol": self.STORAGE_PROTOCOL,
-                **stats.totals(found),
+                **capacity.totals(found),
                 "pools": found,
             }
         # NOTE: a copy, so that a caller adding to it does not change the cache.
@@ -271,7 +271,10 @@ class FileDriver(ManageMethods):
 
     @backend_call
     def initialize_connection(
-        self, volume: Volume, connector: dict[str, Any]
+        self,
+        volume: Volume,
+        connector: dict[str, Any],
+        initiator_data: dict[str, str] | None = None,
     ) -> dict[str, Any]:
         volume_id = names.check_uuid(volume.id, "volume")
         client = connector_host(connector)

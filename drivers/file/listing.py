@@ -11,8 +11,8 @@ from typing import Any
 from volworker import exception
 
 from . import names
+from .adoption import entry
 from .fsdir import Dir
-from .manage import entry
 from .pools import Pool
 
 __all__ = ["manageable_snapshots", "manageable_volumes"]

@@ -42,6 +42,8 @@ class Backend:
         self.harness = harness
         self.driver = driver
         self.attached: dict[str, tuple[Volume, dict[str, Any]]] = {}
+        #: what the driver saved per initiator, kept as the worker keeps it
+        self.initiator_data: dict[str, dict[str, str]] = {}
 
     def require(self, feature: Feature) -> None:
         if not self.driver.supports(feature):
@@ -60,8 +62,15 @@ class Backend:
         return apply(snapshot, self.driver.create_snapshot(snapshot))
 
     def attach(self, volume: Volume, host: str = "contract-client") -> dict[str, Any]:
-        connector = {"host": host, "initiator": f"iqn.2026-11.test:{host}"}
-        info = self.driver.initialize_connection(volume, connector)
+        initiator = f"iqn.2026-11.test:{host}"
+        connector = {"host": host, "initiator": initiator}
+        saved = self.initiator_data.get(initiator)
+        info = self.driver.initialize_connection(volume, connector, saved)
+        updates = info.pop("initiator_updates", None) or {}
+        kept = self.initiator_data.setdefault(initiator, {})
+        kept.update(updates.get("set_values") or {})
+        for key in updates.get("remove_values") or []:
+            kept.pop(key, None)
         self.attached[f"{volume.id}/{host}"] = (volume, connector)
         return info
 

@@ -39,8 +39,7 @@ from tests.faults.rig import (
 from tests.faults.tally import Tally
 from tests.functional.listen import BROKER, Notifications
 from tests.functional.worker import Worker
-from volworker.manager.core import SPECS
-from volworker.manager.request import CALL_ACTIONS, CAST_ACTIONS
+from volworker.manager.actions import commands
 from volworker.rpc.rpcapi import VolumeAPI
 
 EXAMPLES = 150
@@ -175,14 +174,14 @@ def _fuzz(fuzzer: Fuzzer) -> None:
 def _expected_error(case: Case) -> tuple[str, str | None] | None:
     """The .error notification a refused cast must cause: its event type and
     the payload's id (None for methods that announce nothing)."""
-    spec = SPECS.get(case.method) if isinstance(case.method, str) else None
-    if spec is None or case.method not in CAST_ACTIONS | CALL_ACTIONS:
+    command = commands().get(case.method) if isinstance(case.method, str) else None
+    if command is None:
         return None
     args = case.args if isinstance(case.args, dict) else {}
-    obj = args.get(spec.kind)
+    obj = args.get(command.kind)
     raw_id = obj.get("id") if isinstance(obj, dict) else None
     return (
-        f"{spec.kind}.{spec.event}.error",
+        f"{command.kind}.{command.event}.error",
         str(raw_id)[:64] if raw_id is not None else None,
     )
 

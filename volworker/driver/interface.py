@@ -246,13 +246,22 @@ class VolumeDriver(abc.ABC):
 
     @abc.abstractmethod
     def initialize_connection(
-        self, volume: Volume, connector: dict[str, Any]
+        self,
+        volume: Volume,
+        connector: dict[str, Any],
+        initiator_data: dict[str, str] | None = None,
     ) -> dict[str, Any]:
         """Let ``connector`` reach the volume; return the connection info.
 
         The result is ``{"driver_volume_type": str, "data": {...}}``. Called
         again for a connector that is already attached, it returns the same
         connection.
+
+        ``initiator_data`` holds what this driver saved for the connector's
+        ``initiator`` in earlier calls (None when it saved nothing). To save
+        or drop values, the result may carry ``"initiator_updates":
+        {"set_values": {key: value}, "remove_values": [key, ...]}``; the
+        worker stores them and removes the field before replying.
         """
 
     @abc.abstractmethod

@@ -1,7 +1,9 @@
 """Attach and detach: initialize_connection and terminate_connection.
 
 Both are calls, journaled like casts because they start and stop exports on
-the backend. A volume with at least one attachment is ``in-use``.
+the backend. A volume with at least one attachment is ``in-use``. A driver
+gets back what it saved for the connector's initiator at earlier attachments
+(``initiator_data``), and saves more with ``initiator_updates``.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from volworker import exception
 from volworker.manager.operation import Operation
-from volworker.state import api
+from volworker.state import initiators, records
 
 __all__ = [
     "initialize_connection",
@@ -35,17 +37,41 @@ def _check_connection_info(info: Any) -> dict[str, Any]:
     return info
 
 
-def _remember(
-    session: Session, volume_id: str, connector: dict[str, Any], info: dict[str, Any]
+def _initiator_updates(info: dict[str, Any]) -> tuple[dict[str, str], list[str]]:
+    """Take ``initiator_updates`` out of the connection info: (set, remove)."""
+    updates = info.pop("initiator_updates", None)
+    if updates is None:
+        return {}, []
+    if isinstance(updates, dict):
+        set_values = updates.get("set_values") or {}
+        remove = updates.get("remove_values") or []
+        if (
+            isinstance(set_values, dict)
+            and isinstance(remove, list)
+            and all(
+                isinstance(item, str)
+                for item in [*set_values, *set_values.values(), *remove]
+            )
+        ):
+            return set_values, remove
+    raise exception.VolumeBackendAPIException(
+        data="driver returned malformed initiator_updates: want "
+        "{set_values: {str: str}, remove_values: [str]}"
+    )
+
+
+def _attached(
+    session: Session,
+    service: str,
+    volume_id: str,
+    connector: dict[str, Any],
+    info: dict[str, Any],
+    updates: tuple[dict[str, str], list[str]],
 ) -> None:
-    api.delete_attachment(session, volume_id, connector["host"])
-    api.add_attachment(session, volume_id, connector, connection_info=info)
-
-
-def _forget(session: Session, volume_id: str, host: str | None) -> int:
-    """Drop the attachment(s); return how many remain."""
-    api.delete_attachment(session, volume_id, host)
-    return len(api.list_attachments(session, volume_id))
+    records.attach(session, volume_id, connector, info)
+    initiator = connector.get("initiator")
+    if initiator and any(updates):
+        initiators.update(session, initiator, service, *updates)
 
 
 async def initialize_connection(op: Operation) -> dict[str, Any]:
@@ -55,17 +81,22 @@ async def initialize_connection(op: Operation) -> dict[str, Any]:
             reason=f"volume {volume.id} is {record['status']}"
         )
     connector = op.args["connector"]
+    initiator = connector.get("initiator")
+    saved = None
+    if initiator:
+        saved = await op.db(initiators.load, initiator, op.runtime.service)
     volume = await op.begin(None)
-    await op.driver("create_export", op.context, volume, connector)
+    await op.call(op.driver.create_export, op.context, volume, connector)
     try:
         info = _check_connection_info(
-            await op.driver("initialize_connection", volume, connector)
+            await op.call(op.driver.initialize_connection, volume, connector, saved)
         )
+        updates = _initiator_updates(info)
     except BaseException:
         if not volume.attachments:
-            await op.driver("remove_export", op.context, volume)
+            await op.call(op.driver.remove_export, op.context, volume)
         raise
-    await op.db(_remember, volume.id, connector, info)
+    await op.db(_attached, op.runtime.service, volume.id, connector, info, updates)
     await op.finish(status="in-use")
     return info
 
@@ -73,13 +104,11 @@ async def initialize_connection(op: Operation) -> dict[str, Any]:
 async def _detach(op: Operation, connector: dict[str, Any] | None, force: bool) -> str:
     """End the connection; return the volume's status afterwards."""
     _, volume = await op.load_volume(op.resource_id)
-    await op.manager.call_driver(
-        op.request_id, "terminate_connection", volume, connector, force=force
-    )
+    await op.call(op.driver.terminate_connection, volume, connector, force=force)
     host = connector["host"] if connector else None
-    remaining = await op.db(_forget, volume.id, host)
+    remaining = await op.db(records.detach, volume.id, host)
     if not remaining:
-        await op.driver("remove_export", op.context, volume)
+        await op.call(op.driver.remove_export, op.context, volume)
     return "in-use" if remaining else "available"
 
 

@@ -2,32 +2,40 @@
 
 A handler (``volumes.py``, ``snapshots.py``, ``connections.py``) receives an
 :class:`Operation` and calls ``begin`` (transitional status, ``.start``
-notification), ``driver`` for each backend step, and ``finish`` (final
-status, ``.end`` notification). If the handler raises, the manager calls
-``fail``: the object gets its error status and an ``.error`` notification
-goes out.
+notification), ``call`` for each driver step, and ``finish`` (final status,
+``.end`` notification). If the handler raises, the manager calls ``fail``:
+the object gets its error status and an ``.error`` notification goes out.
+What a handler needs besides comes from ``op.runtime``.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, ParamSpec, TypeVar
+
+from sqlalchemy.orm import Session
 
 from volworker import exception
-from volworker.manager import journal
-from volworker.state import hot
+from volworker.manager import transitions
+from volworker.manager.request import Request
+from volworker.manager.runtime import Runtime
+from volworker.state.models import utcnow
 
-if TYPE_CHECKING:
-    from volworker.manager.core import Manager
-    from volworker.manager.request import Request
-
-__all__ = ["REFUSALS", "TRANSITIONAL", "Operation", "Spec", "release_adopted"]
+__all__ = [
+    "REFUSALS",
+    "TRANSITIONAL",
+    "Command",
+    "Handler",
+    "Operation",
+    "release_adopted",
+]
 
 LOG = logging.getLogger(__name__)
 
+P = ParamSpec("P")
 T = TypeVar("T")
 
 #: Errors that mean "not done, nothing touched": the object keeps the
@@ -45,16 +53,23 @@ REFUSALS = (
 #: Statuses that only exist while an operation runs.
 TRANSITIONAL = frozenset({"creating", "deleting", "extending", "reverting"})
 
+Handler = Callable[["Operation"], Awaitable[Any]]
+
 
 @dataclass(frozen=True)
-class Spec:
-    """How the manager treats one action."""
+class Command:
+    """An action that changes a volume or snapshot: journaled, run in its
+    volumes' turn, and finished or undone after a crash."""
 
     kind: str  # "volume" or "snapshot": what the action acts on
     event: str  # the notification's action: volume.<event>.start
     error_status: str | None  # status after a backend failure; None keeps it
+    run: Handler
+    #: undoes the operation when a restart interrupted it while running;
+    #: without one, the operation is done again
+    undo: Handler | None = None
     creates: bool = False  # the action creates the object it names
-    rollback: bool = False  # after a crash, undo instead of redo
+    reply: bool = False  # a call: the caller waits for the result
 
 
 class Operation:
@@ -62,20 +77,22 @@ class Operation:
 
     def __init__(
         self,
-        manager: Manager,
+        runtime: Runtime,
         request: Request,
         seq: int,
-        spec: Spec,
-        accepted: journal.Accepted | None = None,
+        command: Command,
+        accepted: transitions.Accepted | None = None,
     ) -> None:
-        self.manager = manager
+        self.runtime = runtime
+        #: the backend's driver: ``await op.call(op.driver.create_volume, v)``
+        self.driver = runtime.driver
         self.request = request
         self.seq = seq
-        self.spec = spec
+        self.command = command
         self.accepted = accepted
         self.args = request.args
         self.context = request.context
-        obj = self.args.get(spec.kind) or {}
+        obj = self.args.get(command.kind) or {}
         self.resource_id: str = obj.get("id", "")
         #: the object's row (detached) as this operation last saw it
         self.row: Any = None
@@ -90,19 +107,26 @@ class Operation:
 
     async def db(self, work: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run ``work(session, *args, **kwargs)`` on the state store."""
-        return await self.manager.store.run(
-            lambda session: work(session, *args, **kwargs)
-        )
 
-    async def driver(self, method: str, *args: Any) -> Any:
-        """Call the driver on the worker pool, translating foreign errors."""
-        return await self.manager.call_driver(self.request_id, method, *args)
+        def item(session: Session) -> T:
+            return work(session, *args, **kwargs)
+
+        return await self.runtime.db(item)
+
+    async def call(
+        self, method: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """Call a bound driver method on the worker pool (foreign errors
+        become VolumeBackendAPIException)."""
+        return await self.runtime.call(self.request_id, method, *args, **kwargs)
 
     async def load_volume(self, volume_id: str) -> tuple[dict[str, Any], Any]:
-        return await self.db(journal.load_volume, self.manager.service, volume_id)
+        return await self.db(transitions.load_volume, self.runtime.service, volume_id)
 
     async def load_snapshot(self, snapshot_id: str) -> tuple[dict[str, Any], Any]:
-        return await self.db(journal.load_snapshot, self.manager.service, snapshot_id)
+        return await self.db(
+            transitions.load_snapshot, self.runtime.service, snapshot_id
+        )
 
     @property
     def record(self) -> dict[str, Any] | None:
@@ -119,21 +143,21 @@ class Operation:
             fresh is not None
             and fresh.row is not None
             and status == fresh.row.status
-            and self.spec.kind == "volume"
-            and not self.spec.rollback
+            and self.command.kind == "volume"
+            and self.command.undo is None
         ):
             # NOTE: a volume's create journaled its record moments ago and is
             # redone alike from "accepted" or "running"; nothing to write yet.
             # One rolled back instead must be marked running, and a snapshot
             # is of its volume as it is now, not as it was at acceptance.
             self.prior_status, self.row, obj = status, fresh.row, fresh.obj
-            self.unrecorded_start = hot.utcnow()
+            self.unrecorded_start = utcnow()
         else:
             self.prior_status, self.row, obj = await self.db(
-                journal.begin,
-                self.manager.service,
+                transitions.begin,
+                self.runtime.service,
                 self.seq,
-                self.spec.kind,
+                self.command.kind,
                 self.resource_id,
                 status,
             )
@@ -142,10 +166,10 @@ class Operation:
 
     async def _close(self, **kwargs: Any) -> dict[str, Any] | None:
         row = await self.db(
-            journal.finish,
-            self.manager.service,
+            transitions.finish,
+            self.runtime.service,
             self.seq,
-            self.spec.kind,
+            self.command.kind,
             self.resource_id,
             row=self.row,
             started_at=self.unrecorded_start,
@@ -191,16 +215,16 @@ class Operation:
         """Close the operation as failed and leave the object honest."""
         message = str(error) or type(error).__name__
         refused = isinstance(error, REFUSALS)
-        if self.spec.creates:
+        if self.command.creates:
             status: str | None = "error"
         elif refused or self.prior_status is None:
             status = self.prior_status
         else:
-            status = self.spec.error_status or self.prior_status
+            status = self.command.error_status or self.prior_status
         if status in TRANSITIONAL:
             # NOTE: a redo after a crash starts from a transitional status;
             # never leave an object in one.
-            status = self.spec.error_status or "error"
+            status = self.command.error_status or "error"
         fields: dict[str, Any] = {}
         if status:
             fields = {"status": status, "error": message}
@@ -221,19 +245,21 @@ class Operation:
         )
 
     def _notify(self, phase: str, payload: dict[str, Any]) -> None:
-        self.manager.notifications.emit(
-            self.context, self.spec.kind, self.spec.event, phase, payload
+        self.runtime.notifications.emit(
+            self.context, self.command.kind, self.command.event, phase, payload
         )
 
 
-async def release_adopted(op: Operation, unmanage: str, what: str) -> None:
+async def release_adopted(
+    op: Operation, unmanage: Callable[[Any], None], what: str
+) -> None:
     """Roll back a manage a restart interrupted: unmanage what it adopted.
 
-    ``unmanage`` is the driver method (unmanage or unmanage_snapshot).
+    ``unmanage`` is the bound driver method (unmanage or unmanage_snapshot).
     """
     obj = await op.begin(None)
     try:
-        await op.driver(unmanage, obj)
+        await op.call(unmanage, obj)
     except exception.VolworkerError as exc:
         LOG.info("[%s] Nothing adopted to release: %s", op.request_id, exc)
     await op.roll_back(

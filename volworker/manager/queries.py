@@ -1,125 +1,136 @@
 """Calls that only read: records, listings, capabilities, manageable objects.
 
-A query's store work is submitted in arrival order, so it sees every request
-that arrived before it (a ``get_volume`` right after a ``create_volume`` cast
-finds the volume ``creating``).
+A query about records is answered by one store work item, submitted from
+the RPC thread in arrival order, so it sees every request that arrived
+before it (a ``get_volume`` right after a ``create_volume`` cast finds the
+volume ``creating``). The others run on the event loop.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
 import functools
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.orm import Session
 
 from volworker import exception
-from volworker.manager import journal
+from volworker.manager import transitions
 from volworker.manager.request import Request
+from volworker.manager.runtime import Runtime
 from volworker.objects import Snapshot, Volume
-from volworker.state import api
+from volworker.state import records
 
-if TYPE_CHECKING:
-    from volworker.manager.core import Manager
+__all__ = [
+    "Query",
+    "answer",
+    "answer_from",
+    "capabilities",
+    "get_snapshot",
+    "get_volume",
+    "list_volumes",
+    "manageable_snapshots",
+    "manageable_volumes",
+    "publish_capabilities",
+]
 
-__all__ = ["QUERIES", "answer", "answer_from", "record_work"]
+#: Store work answering a query about records, from the service and args.
+RecordWork = Callable[[str, dict[str, Any]], Callable[[Session], Any]]
 
 
-def _managed(session: Session, service: str) -> tuple[list[Volume], list[Snapshot]]:
-    """Every volume and snapshot of the service, as driver objects."""
-    volumes: list[Volume] = []
-    snapshots: list[Snapshot] = []
-    for record in api.list_volumes(session, service):
-        _, volume = journal.load_volume(session, service, record["id"])
-        volumes.append(volume)
-        for snap in api.list_snapshots(session, volume.id):
-            snapshots.append(journal.load_snapshot(session, service, snap["id"])[1])
-    return volumes, snapshots
+@dataclass(frozen=True)
+class Query:
+    """An action that reads (or, for the capability fanout, asks for a
+    report); nothing is journaled."""
+
+    #: answers on the event loop
+    run: Callable[[Runtime, Request], Awaitable[Any]]
+    #: answers from the store alone, straight from the RPC thread
+    records: RecordWork | None = None
+    #: a call: sent as a cast, there is nobody to answer and it is ignored
+    reply: bool = True
 
 
-async def _manageable(manager: Manager, request: Request, kind: str) -> Any:
-    volumes, snapshots = await manager.store.run(
-        functools.partial(_managed, service=manager.service)
+def _volume_work(service: str, args: dict[str, Any]) -> Callable[[Session], Any]:
+    def work(session: Session) -> dict[str, Any]:
+        row = transitions.volume_row(session, service, args["volume_id"])
+        return dict(row.to_dict())
+
+    return work
+
+
+def _snapshot_work(service: str, args: dict[str, Any]) -> Callable[[Session], Any]:
+    def work(session: Session) -> dict[str, Any]:
+        row = transitions.snapshot_row(session, service, args["snapshot_id"])
+        return dict(row.to_dict())
+
+    return work
+
+
+def _list_work(service: str, args: dict[str, Any]) -> Callable[[Session], Any]:
+    return functools.partial(
+        records.list_volumes,
+        service=service,
+        marker=args["marker"],
+        limit=args["limit"],
     )
-    args = request.args
-    managed: list[Any] = volumes if kind == "volumes" else snapshots
-    return await manager.call_driver(
-        request.context.request_id,
-        f"get_manageable_{kind}",
-        managed,
-        args["marker"],
-        args["limit"],
-        args["offset"],
-        args["sort_keys"],
-        args["sort_dirs"],
+
+
+async def _from_records(work: RecordWork, runtime: Runtime, request: Request) -> Any:
+    return await runtime.db(work(runtime.service, request.args))
+
+
+get_volume = Query(functools.partial(_from_records, _volume_work), _volume_work)
+get_snapshot = Query(functools.partial(_from_records, _snapshot_work), _snapshot_work)
+list_volumes = Query(functools.partial(_from_records, _list_work), _list_work)
+
+
+async def _capabilities(runtime: Runtime, request: Request) -> Any:
+    """The latest capabilities; with ``discover`` fresh ones from the driver."""
+    if request.args["discover"]:
+        return await runtime.capabilities.discover()
+    return runtime.capabilities.latest()
+
+
+async def _publish(runtime: Runtime, request: Request) -> None:
+    runtime.capabilities.request()
+
+
+capabilities = Query(_capabilities)
+publish_capabilities = Query(_publish, reply=False)
+
+
+def _page(args: dict[str, Any]) -> tuple[Any, Any, Any, Any, Any]:
+    """The manageable listings' paging arguments, in the seed's order."""
+    keys = ("marker", "limit", "offset", "sort_keys", "sort_dirs")
+    marker, limit, offset, sort_keys, sort_dirs = (args[key] for key in keys)
+    return marker, limit, offset, sort_keys, sort_dirs
+
+
+async def _managed(runtime: Runtime) -> tuple[list[Volume], list[Snapshot]]:
+    return await runtime.db(
+        functools.partial(records.driver_objects, service=runtime.service)
     )
 
 
-async def _capabilities(manager: Manager, request: Request) -> Any:
-    """The latest published capabilities; with ``discover`` fresh ones."""
-    if request.args["discover"] and manager.discover_stats is not None:
-        return await manager.discover_stats()
-    if request.args["discover"] or not manager.stats:
-        manager.stats = await manager.call_driver(
-            request.context.request_id, "get_volume_stats", True
-        )
-    return manager.stats
+async def _manageable_volumes(runtime: Runtime, request: Request) -> Any:
+    volumes, _ = await _managed(runtime)
+    listing = runtime.driver.get_manageable_volumes
+    page = _page(request.args)
+    return await runtime.call(request.context.request_id, listing, volumes, *page)
 
 
-def _volume_record(session: Session, service: str, volume_id: str) -> dict[str, Any]:
-    return dict(journal.volume_row(session, service, volume_id).to_dict())
+async def _manageable_snapshots(runtime: Runtime, request: Request) -> Any:
+    _, snapshots = await _managed(runtime)
+    listing = runtime.driver.get_manageable_snapshots
+    page = _page(request.args)
+    return await runtime.call(request.context.request_id, listing, snapshots, *page)
 
 
-def _snapshot_record(
-    session: Session, service: str, snapshot_id: str
-) -> dict[str, Any]:
-    return dict(journal.snapshot_row(session, service, snapshot_id).to_dict())
-
-
-def record_work(service: str, request: Request) -> Callable[[Session], Any] | None:
-    """The store work that answers a query about records, or None for a
-    query that needs more than the store."""
-    args = request.args
-    if request.action == "get_volume":
-        return functools.partial(
-            _volume_record, service=service, volume_id=args["volume_id"]
-        )
-    if request.action == "get_snapshot":
-        return functools.partial(
-            _snapshot_record, service=service, snapshot_id=args["snapshot_id"]
-        )
-    if request.action == "list_volumes":
-        return functools.partial(
-            api.list_volumes,
-            service=service,
-            marker=args["marker"],
-            limit=args["limit"],
-        )
-    return None
-
-
-async def _run(manager: Manager, request: Request) -> Any:
-    work = record_work(manager.service, request)
-    if work is not None:
-        return await manager.store.run(work)
-    if request.action == "get_capabilities":
-        return await _capabilities(manager, request)
-    if request.action == "get_manageable_volumes":
-        return await _manageable(manager, request, "volumes")
-    return await _manageable(manager, request, "snapshots")
-
-
-QUERIES = frozenset(
-    {
-        "get_volume",
-        "get_snapshot",
-        "list_volumes",
-        "get_capabilities",
-        "get_manageable_volumes",
-        "get_manageable_snapshots",
-    }
-)
+manageable_volumes = Query(_manageable_volumes)
+manageable_snapshots = Query(_manageable_snapshots)
 
 
 def answer_from(request: Request, done: concurrent.futures.Future[Any]) -> None:
@@ -133,11 +144,11 @@ def answer_from(request: Request, done: concurrent.futures.Future[Any]) -> None:
         request.respond(result, None)
 
 
-async def answer(manager: Manager, request: Request) -> None:
+async def answer(query: Query, runtime: Runtime, request: Request) -> None:
     """Run a query and send its reply (or its error) to the caller."""
     assert request.respond is not None
     try:
-        result = await _run(manager, request)
+        result = await query.run(runtime, request)
     except exception.VolworkerError as exc:
         request.respond(None, exc)
     except Exception as exc:

@@ -8,35 +8,7 @@ from typing import Any
 
 from volworker.context import RequestContext
 
-__all__ = ["CALL_ACTIONS", "CAST_ACTIONS", "QUERY_ACTIONS", "Request", "Responder"]
-
-#: Casts that change a volume or snapshot: journaled, ordered per volume.
-CAST_ACTIONS = frozenset(
-    {
-        "create_volume",
-        "delete_volume",
-        "extend_volume",
-        "create_snapshot",
-        "delete_snapshot",
-        "revert_to_snapshot",
-        "manage_existing",
-        "manage_existing_snapshot",
-        "copy_volume_to_image",
-    }
-)
-#: Calls that change a volume: journaled and ordered too, with a reply.
-CALL_ACTIONS = frozenset({"initialize_connection", "terminate_connection"})
-#: Calls that only read.
-QUERY_ACTIONS = frozenset(
-    {
-        "get_volume",
-        "get_snapshot",
-        "list_volumes",
-        "get_capabilities",
-        "get_manageable_volumes",
-        "get_manageable_snapshots",
-    }
-)
+__all__ = ["Request", "Responder"]
 
 #: Called once with the result, or with the error, of a call.
 Responder = Callable[[Any, BaseException | None], None]

@@ -34,7 +34,7 @@ async def create_snapshot(op: Operation) -> None:
     # NOTE: the size is the volume's now, which an extend queued before the
     # snapshot may have changed since the snapshot was accepted.
     snapshot = snapshot.replace(volume_size=snapshot.volume.size)
-    update = await op.driver("create_snapshot", snapshot)
+    update = await op.call(op.driver.create_snapshot, snapshot)
     await op.finish(
         status="available",
         size=snapshot.volume.size,
@@ -55,20 +55,22 @@ async def delete_snapshot(op: Operation) -> None:
         )
     snapshot = await op.begin("deleting")
     if op.args.get("unmanage_only"):
-        await op.driver("unmanage_snapshot", snapshot)
+        await op.call(op.driver.unmanage_snapshot, snapshot)
     else:
-        await op.driver("delete_snapshot", snapshot)
+        await op.call(op.driver.delete_snapshot, snapshot)
     await op.finish(delete=True)
 
 
 async def manage_existing_snapshot(op: Operation) -> None:
-    if not op.manager.driver.supports(Feature.MANAGE_SNAPSHOTS):
+    if not op.driver.supports(Feature.MANAGE_SNAPSHOTS):
         raise exception.NotSupported(operation="manage_existing_snapshot")
     await _check_volume(op, op.args["snapshot"]["volume_id"])
     snapshot: Snapshot = await op.begin("creating")
     ref = op.args["ref"]
-    size = int(await op.driver("manage_existing_snapshot_get_size", snapshot, ref))
-    update = await op.driver("manage_existing_snapshot", snapshot, ref)
+    size = int(
+        await op.call(op.driver.manage_existing_snapshot_get_size, snapshot, ref)
+    )
+    update = await op.call(op.driver.manage_existing_snapshot, snapshot, ref)
     await op.finish(
         status="available",
         size=size,
@@ -78,4 +80,4 @@ async def manage_existing_snapshot(op: Operation) -> None:
 
 async def rollback_manage_existing_snapshot(op: Operation) -> None:
     """After a crash mid-manage: release whatever was adopted."""
-    await release_adopted(op, "unmanage_snapshot", "snapshot")
+    await release_adopted(op, op.driver.unmanage_snapshot, "snapshot")

@@ -10,7 +10,7 @@ from volworker import exception
 from volworker.driver import Feature
 from volworker.manager.operation import Operation, release_adopted
 from volworker.objects import Volume
-from volworker.state import api
+from volworker.state import records
 
 __all__ = [
     "copy_volume_to_image",
@@ -58,16 +58,18 @@ def _require(condition: bool, error: exception.VolworkerError) -> None:
 
 async def _create_from_image(op: Operation, volume: Volume) -> Any:
     image_id = str(volume.image_id)
-    images = op.manager.image_service
-    meta = await op.manager.blocking(images.show, op.context, image_id)
-    location = await op.manager.blocking(images.get_location, op.context, image_id)
-    update, cloned = await op.driver(
-        "clone_image", op.context, volume, location, meta, images
+    images = op.runtime.images
+    meta = await op.runtime.blocking(images.show, op.context, image_id)
+    location = await op.runtime.blocking(images.get_location, op.context, image_id)
+    update, cloned = await op.call(
+        op.driver.clone_image, op.context, volume, location, meta, images
     )
     if cloned:
         return update
-    update = await op.driver("create_volume", volume)
-    more = await op.driver("copy_image_to_volume", op.context, volume, images, image_id)
+    update = await op.call(op.driver.create_volume, volume)
+    more = await op.call(
+        op.driver.copy_image_to_volume, op.context, volume, images, image_id
+    )
     return {**(update or {}), **(more or {})}
 
 
@@ -88,7 +90,7 @@ async def create_volume(op: Operation) -> None:
                 f"{snapshot.volume_size}"
             ),
         )
-        update = await op.driver("create_volume_from_snapshot", volume, snapshot)
+        update = await op.call(op.driver.create_volume_from_snapshot, volume, snapshot)
     elif volume.source_volid:
         record, source = await op.load_volume(volume.source_volid)
         _require(
@@ -103,11 +105,11 @@ async def create_volume(op: Operation) -> None:
                 reason=f"size {volume.size} is below the source's {source.size}"
             ),
         )
-        update = await op.driver("create_cloned_volume", volume, source)
+        update = await op.call(op.driver.create_cloned_volume, volume, source)
     elif volume.image_id:
         update = await _create_from_image(op, volume)
     else:
-        update = await op.driver("create_volume", volume)
+        update = await op.call(op.driver.create_volume, volume)
     await op.finish(status="available", **model_fields(op, update))
 
 
@@ -121,7 +123,7 @@ async def delete_volume(op: Operation) -> None:
         record["status"] in DELETABLE,
         exception.InvalidVolume(reason=f"volume {volume.id} is {record['status']}"),
     )
-    snapshots = await op.db(api.count_snapshots, volume.id)
+    snapshots = await op.db(records.count_snapshots, volume.id)
     _require(
         snapshots == 0,
         exception.VolumeIsBusy(
@@ -130,9 +132,9 @@ async def delete_volume(op: Operation) -> None:
     )
     volume = await op.begin("deleting")
     if op.args.get("unmanage_only"):
-        await op.driver("unmanage", volume)
+        await op.call(op.driver.unmanage, volume)
     else:
-        await op.driver("delete_volume", volume)
+        await op.call(op.driver.delete_volume, volume)
     await op.finish(delete=True)
 
 
@@ -145,7 +147,7 @@ async def extend_volume(op: Operation) -> None:
             reason=f"new_size {new_size} must exceed the current size {volume.size}"
         ),
     )
-    online = bool(op.manager.capabilities_hint("online_extend_support", True))
+    online = bool(op.runtime.capability("online_extend_support", True))
     allowed = (
         ("available", "in-use", "extending") if online else ("available", "extending")
     )
@@ -154,12 +156,12 @@ async def extend_volume(op: Operation) -> None:
         exception.InvalidVolume(reason=f"volume {volume.id} is {record['status']}"),
     )
     volume = await op.begin("extending")
-    await op.driver("extend_volume", volume, new_size)
+    await op.call(op.driver.extend_volume, volume, new_size)
     await op.finish(status=_settled_status(volume), size=new_size)
 
 
 async def revert_to_snapshot(op: Operation) -> None:
-    if not op.manager.driver.supports(Feature.REVERT_TO_SNAPSHOT):
+    if not op.driver.supports(Feature.REVERT_TO_SNAPSHOT):
         raise exception.NotSupported(operation="revert_to_snapshot")
     record, volume = await op.load_volume(op.resource_id)
     snap_record, snapshot = await op.load_snapshot(op.args["snapshot"]["id"])
@@ -180,20 +182,23 @@ async def revert_to_snapshot(op: Operation) -> None:
         ),
     )
     volume = await op.begin("reverting")
-    await op.driver(
-        "revert_to_snapshot", op.context, volume, snapshot.replace(volume=volume)
+    await op.call(
+        op.driver.revert_to_snapshot,
+        op.context,
+        volume,
+        snapshot.replace(volume=volume),
     )
     await op.finish(status="available")
 
 
 async def manage_existing(op: Operation) -> None:
-    if not op.manager.driver.supports(Feature.MANAGE_VOLUMES):
+    if not op.driver.supports(Feature.MANAGE_VOLUMES):
         raise exception.NotSupported(operation="manage_existing")
     volume: Volume = await op.begin("creating")
     ref = op.args["ref"]
-    size = int(await op.driver("manage_existing_get_size", volume, ref))
+    size = int(await op.call(op.driver.manage_existing_get_size, volume, ref))
     volume = volume.replace(size=size)
-    update = await op.driver("manage_existing", volume, ref)
+    update = await op.call(op.driver.manage_existing, volume, ref)
     await op.finish(status="available", size=size, **model_fields(op, update))
 
 
@@ -204,13 +209,17 @@ async def copy_volume_to_image(op: Operation) -> None:
         exception.InvalidVolume(reason=f"volume {volume.id} is {record['status']}"),
     )
     volume = await op.begin(None)
-    images = op.manager.image_service
-    await op.driver(
-        "copy_volume_to_image", op.context, volume, images, op.args["image_meta"]
+    images = op.runtime.images
+    await op.call(
+        op.driver.copy_volume_to_image,
+        op.context,
+        volume,
+        images,
+        op.args["image_meta"],
     )
     await op.finish()
 
 
 async def rollback_manage_existing(op: Operation) -> None:
     """After a crash mid-manage: release whatever was adopted."""
-    await release_adopted(op, "unmanage", "volume")
+    await release_adopted(op, op.driver.unmanage, "volume")

@@ -3,7 +3,7 @@
 Runs on the listener's thread, in the order messages arrive, so the manager
 receives requests in arrival order. A cast is acknowledged once the manager
 has journaled it; a refused cast at once. A call is acknowledged on arrival
-(its caller retries on timeout) and answered through the outbox.
+(its caller retries on timeout) and answered through the senders.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from typing import Any
 from volworker import exception
 from volworker.context import RequestContext
 from volworker.manager.request import Request
-from volworker.outbox import Outbox
 from volworker.rpc._amqp import Delivery
 from volworker.rpc.endpoint import CONTRACT_VERSION, METHODS, Endpoint
+from volworker.senders import Senders
 
 __all__ = ["Dispatcher"]
 
@@ -79,12 +79,12 @@ class Dispatcher:
         endpoint: Endpoint,
         submit: Callable[[Request], None],
         reject: Rejecter,
-        outbox: Outbox,
+        senders: Senders,
     ) -> None:
         self._endpoint = endpoint
         self._submit = submit
         self._reject = reject
-        self._outbox = outbox
+        self._senders = senders
 
     def _build(self, message: dict[str, Any]) -> Request:
         method = message.get("method")
@@ -136,11 +136,11 @@ class Dispatcher:
     def reply(
         self, delivery: Delivery, result: Any, error: BaseException | None
     ) -> None:
-        """Send a call's answer from the outbox's threads."""
+        """Send a call's answer from the senders's threads."""
         if error is not None:
             # NOTE: only the contract's classes reach every caller by name.
             error = exception.contract_error(error)
             failure = (type(error), error, error.__traceback__)
-            self._outbox.send(delivery.msg_id, delivery.reply, failure=failure)
+            self._senders.send(delivery.msg_id, delivery.reply, failure=failure)
         else:
-            self._outbox.send(delivery.msg_id, delivery.reply, reply=result)
+            self._senders.send(delivery.msg_id, delivery.reply, reply=result)

@@ -33,6 +33,7 @@ from volworker import objects
 __all__ = [
     "AttachmentRecord",
     "Base",
+    "InitiatorDataRecord",
     "OperationRecord",
     "SnapshotRecord",
     "UTCDateTime",
@@ -249,6 +250,19 @@ class AttachmentRecord(Base):
 
 
 AttachmentLike = objects.Attachment | AttachmentRecord | dict[str, Any]
+
+
+class InitiatorDataRecord(Base):
+    """One value a driver saved for an initiator (``connector["initiator"]``),
+    handed back to it at the initiator's next attachment."""
+
+    __tablename__ = "initiator_data"
+
+    initiator: Mapped[str] = mapped_column(String(255), primary_key=True)
+    #: the service whose driver saved it
+    namespace: Mapped[str] = mapped_column(String(255), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    value: Mapped[str | None] = mapped_column(Text)
 
 
 class OperationRecord(Base):

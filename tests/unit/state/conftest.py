@@ -65,7 +65,7 @@ Call = Callable[..., Any]
 
 @pytest.fixture
 def call(store: Store) -> Call:
-    """``call(api.fn, *args, **kwargs)``: run one repository function in the store."""
+    """``call(fn, *args, **kwargs)``: run ``fn(session, ...)`` as one work item."""
 
     def _call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         return store.submit(lambda session: fn(session, *args, **kwargs)).result(
@@ -119,6 +119,18 @@ def volume_fields(**fields: Any) -> dict[str, Any]:
         "id": new_id(),
         "service": "host1@lvm",
         "host": "host1@lvm#pool1",
+        "pool": "pool1",
         "size": 1,
         "status": "available",
+    } | fields
+
+
+def snapshot_fields(volume: dict[str, Any], **fields: Any) -> dict[str, Any]:
+    """The fields of a snapshot of ``volume`` (its fields) the tests add."""
+    return {
+        "id": new_id(),
+        "volume_id": volume["id"],
+        "service": volume["service"],
+        "size": volume["size"],
+        "status": "creating",
     } | fields

@@ -14,15 +14,37 @@ from oslo_config import cfg
 from sqlalchemy.orm import Session
 
 from tests.unit.state.conftest import Gate, new_id, pg_admin, volume_fields
-from volworker.state import Store, StoreConnectionLost, StoreNotRunning, api
+from volworker import exception
+from volworker.state import Store, StoreConnectionLost, StoreNotRunning, records
+from volworker.state.models import VolumeRecord
 
 
 def _add(fields: dict[str, Any]) -> Callable[[Session], dict[str, Any]]:
-    return lambda session: api.add_volume(session, **fields)
+    def work(session: Session) -> dict[str, Any]:
+        row = records.insert(session, "volume", **fields)
+        if row is None:
+            raise sa.exc.IntegrityError("INSERT", {}, Exception("id taken"))
+        return dict(row.to_dict())
+
+    return work
 
 
 def _get(volume_id: str) -> Callable[[Session], dict[str, Any]]:
-    return lambda session: api.get_volume_dict(session, volume_id)
+    def work(session: Session) -> dict[str, Any]:
+        row = records.load(session, "volume", volume_id)
+        if row is None:
+            raise exception.VolumeNotFound(volume_id=volume_id)
+        return dict(row.to_dict())
+
+    return work
+
+
+def _set_status(volume_id: str, status: str) -> Callable[[Session], None]:
+    return lambda session: records.update(session, "volume", volume_id, status=status)
+
+
+def _load(volume_id: str) -> Callable[[Session], Any]:
+    return lambda session: records.load(session, "volume", volume_id)
 
 
 def _count_commits(store: Store) -> list[int]:
@@ -36,7 +58,7 @@ def test_reads_see_earlier_writes_without_waiting(store: Store) -> None:
     futures = [
         store.submit(_add(fields)),
         store.submit(_get(fields["id"])),
-        store.submit(lambda s: api.update_volume(s, fields["id"], status="in-use")),
+        store.submit(_set_status(fields["id"], "in-use")),
         store.submit(_get(fields["id"])),
     ]
     results = [f.result(timeout=30) for f in futures]
@@ -104,7 +126,7 @@ def test_a_failing_item_fails_alone(store: Store, call: Any, gate: Any) -> None:
     first, second = volume_fields(), volume_fields()
 
     def broken(session: Session) -> None:
-        api.update_volume(session, first["id"], status="error")
+        records.update(session, "volume", first["id"], status="error")
         raise ValueError("broken work item")
 
     commits = _count_commits(store)
@@ -123,7 +145,7 @@ def test_a_failing_item_fails_alone(store: Store, call: Any, gate: Any) -> None:
     assert futures[3].result(timeout=30)["id"] == second["id"]
     assert len(commits) == 2
     # NOTE: the broken item's update was rolled back with its savepoint.
-    assert call(api.get_volume_dict, first["id"])["status"] == "available"
+    assert call(_get(first["id"]))["status"] == "available"
 
 
 def _commit_breaker(store: Store) -> Callable[[Session], None]:
@@ -177,9 +199,9 @@ def test_a_failed_commit_fails_the_whole_batch(
         with pytest.raises(sa.exc.IntegrityError):
             future.result(timeout=30)
     for fields in (first, second):
-        assert call(api.get_volume, fields["id"]) is None
+        assert call(_load(fields["id"])) is None
     # The store goes on.
-    assert call(api.add_volume, **first)["id"] == first["id"]
+    assert call(_add(first))["id"] == first["id"]
 
 
 def test_stop_runs_what_is_queued(store: Store, gate: Any) -> None:
@@ -209,9 +231,16 @@ def test_stop_is_idempotent_and_start_only_once(db_url: str) -> None:
 
 def test_errors_do_not_show_secrets(store: Store, call: Any) -> None:
     fields = volume_fields(provider_auth="CHAP user s3cret-chap")
-    call(api.add_volume, **fields)
+    call(_add(fields))
+
+    def plain_insert(session: Session) -> None:
+        table = VolumeRecord.__table__
+        row = {**fields, "metadata": {}, "created_at": records.utcnow()}
+        row["updated_at"] = row["created_at"]
+        session.execute(sa.insert(table), row)
+
     with pytest.raises(sa.exc.IntegrityError) as info:
-        call(api.add_volume, **fields)
+        call(plain_insert)
     assert "s3cret-chap" not in str(info.value)
 
 
@@ -220,7 +249,7 @@ def test_a_cancelled_item_is_skipped(store: Store, call: Any, gate: Any) -> None
     with gate():
         future = store.submit(_add(fields))
         assert future.cancel()
-    assert call(api.get_volume, fields["id"]) is None
+    assert call(_load(fields["id"])) is None
 
 
 async def test_run_awaits_from_asyncio(store: Store) -> None:
@@ -232,10 +261,8 @@ async def test_run_awaits_from_asyncio(store: Store) -> None:
 
 
 def test_errors_reach_the_caller(store: Store, call: Any) -> None:
-    from volworker import exception
-
     with pytest.raises(exception.VolumeNotFound):
-        call(api.get_volume_dict, new_id())
+        call(_get(new_id()))
 
 
 def test_sqlite_uses_wal_and_the_synchronous_option(tmp_path: Any) -> None:
@@ -301,7 +328,7 @@ def test_lost_connection_fails_the_batch_clearly(pg_store: Store) -> None:
     for future in futures:
         with pytest.raises(StoreConnectionLost, match="next one reconnects"):
             future.result(timeout=30)
-    assert _pg_call(pg_store, lambda s: api.get_volume(s, fields["id"])) is None
+    assert _pg_call(pg_store, _load(fields["id"])) is None
     assert _pg_call(pg_store, _add(fields))["id"] == fields["id"]
 
 

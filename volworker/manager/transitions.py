@@ -1,9 +1,10 @@
-"""The journal's steps, as units of work for the state store.
+"""An operation's transitions, each one store work item (one transaction).
 
 An operation is journaled (``accept``) before it is acknowledged to the
 broker, marked running with its object's transitional status (``begin``)
 before the backend is touched, and closed together with its object's final
-state (``finish``) in one transaction. Recovery reads what was left open.
+state (``finish``). The journal row and the record change together, so a
+crash between two transitions leaves them consistent.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from sqlalchemy.orm import Session
 from volworker import exception
 from volworker.manager.request import Request
 from volworker.objects import Snapshot, Volume
-from volworker.state import api, hot
+from volworker.state import operations, records
+from volworker.state.models import utcnow
 from volworker.state.store import StoreError
 
 __all__ = [
@@ -32,14 +34,13 @@ __all__ = [
     "load_volume",
     "record_rejected",
     "snapshot_row",
-    "unfinished",
     "volume_row",
 ]
 
 
 def volume_row(session: Session, service: str, volume_id: str) -> Any:
     """The volume's row (detached); VolumeNotFound if not ours."""
-    row = hot.load(session, "volume", volume_id)
+    row = records.load(session, "volume", volume_id)
     if row is None or row.service != service:
         raise exception.VolumeNotFound(volume_id=volume_id)
     return row
@@ -47,7 +48,7 @@ def volume_row(session: Session, service: str, volume_id: str) -> Any:
 
 def snapshot_row(session: Session, service: str, snapshot_id: str) -> Any:
     """The snapshot's row (detached); SnapshotNotFound if not ours."""
-    row = hot.load(session, "snapshot", snapshot_id)
+    row = records.load(session, "snapshot", snapshot_id)
     if row is None or row.service != service:
         raise exception.SnapshotNotFound(snapshot_id=snapshot_id)
     return row
@@ -58,7 +59,7 @@ def load_volume(
 ) -> tuple[dict[str, Any], Volume]:
     """The volume's record and driver object; VolumeNotFound if not ours."""
     row = volume_row(session, service, volume_id)
-    return row.to_dict(), row.to_volume(hot.attachments(session, volume_id))
+    return row.to_dict(), row.to_volume(records.attachments(session, volume_id))
 
 
 def load_snapshot(
@@ -77,7 +78,7 @@ def _new_record(
     object, or None when the id is taken."""
     if kind == "volume":
         fields = args["volume"]
-        row = hot.insert(
+        row = records.insert(
             session,
             "volume",
             id=fields["id"],
@@ -97,8 +98,8 @@ def _new_record(
         )
         return None if row is None else (row, row.to_volume())
     fields = args["snapshot"]
-    volume = hot.load(session, "volume", fields["volume_id"])
-    row = hot.insert(
+    volume = records.load(session, "volume", fields["volume_id"])
+    row = records.insert(
         session,
         "snapshot",
         id=fields["id"],
@@ -114,7 +115,7 @@ def _new_record(
         return None
     if volume is None:
         return row, None
-    parent = volume.to_volume(hot.attachments(session, volume.id))
+    parent = volume.to_volume(records.attachments(session, volume.id))
     return row, row.to_snapshot(parent)
 
 
@@ -158,7 +159,7 @@ def accept(
         if created is None:
             return None
         row, obj = created
-    seq = hot.insert_operation(
+    seq = operations.insert(
         session,
         message_id=request.message_id or None,
         service=service,
@@ -172,23 +173,20 @@ def accept(
     )
     if seq is None:
         if creates:
-            hot.delete(session, kind, resource_id)  # the message came before
+            records.delete(session, kind, resource_id)  # the message came before
         return None
     return Accepted(seq, row, obj)
 
 
 def _load_row(session: Session, service: str, kind: str, resource_id: str) -> Any:
-    row = hot.load(session, kind, resource_id)
-    if row is None or row.service != service:
-        if kind == "volume":
-            raise exception.VolumeNotFound(volume_id=resource_id)
-        raise exception.SnapshotNotFound(snapshot_id=resource_id)
-    return row
+    if kind == "volume":
+        return volume_row(session, service, resource_id)
+    return snapshot_row(session, service, resource_id)
 
 
 def _driver_object(session: Session, service: str, kind: str, row: Any) -> Any:
     if kind == "volume":
-        return row.to_volume(hot.attachments(session, row.id))
+        return row.to_volume(records.attachments(session, row.id))
     _, volume = load_volume(session, service, row.volume_id)
     return row.to_snapshot(volume)
 
@@ -205,15 +203,15 @@ def begin(
 
     Returns the status the object had, its row and its driver object.
     """
-    hot.set_state(session, seq, "running")
+    operations.set_state(session, seq, "running")
     row = _load_row(session, service, kind, resource_id)
     before = row.status
     if status is not None and status != before:
-        now = hot.utcnow()
-        hot.update(
+        now = utcnow()
+        records.update(
             session, kind, resource_id, status=status, error=None, updated_at=now
         )
-        hot.apply(row, status=status, error=None, updated_at=now)
+        records.apply(row, status=status, error=None, updated_at=now)
     return before, row, _driver_object(session, service, kind, row)
 
 
@@ -238,18 +236,18 @@ def finish(  # noqa: PLR0913 - one journal entry's outcome
     Returns the row as it now is (status ``deleted`` when deleted), or None
     when there is no object.
     """
-    hot.set_state(session, seq, state, error=error, started_at=started_at)
+    operations.set_state(session, seq, state, error=error, started_at=started_at)
     if row is None:
-        row = hot.load(session, kind, resource_id)
+        row = records.load(session, kind, resource_id)
         if row is None or row.service != service:
             return None
     if delete:
-        hot.delete(session, kind, resource_id)
-        return hot.apply(row, status="deleted")
+        records.delete(session, kind, resource_id)
+        return records.apply(row, status="deleted")
     if fields:
-        now = hot.utcnow()
-        hot.update(session, kind, resource_id, updated_at=now, **fields)
-        hot.apply(row, updated_at=now, **fields)
+        now = utcnow()
+        records.update(session, kind, resource_id, updated_at=now, **fields)
+        records.apply(row, updated_at=now, **fields)
     return row
 
 
@@ -261,38 +259,31 @@ def record_rejected(
     Returns the record, or None when there is no new id to record under.
     """
     obj = args.get(kind)
-    if not isinstance(obj, dict) or not isinstance(obj.get("id"), str):
+    if kind != "volume" or not isinstance(obj, dict):
+        return None
+    if not isinstance(obj.get("id"), str):
         return None
     # NOTE: only the id needs to be sound to record the failure under it.
     try:
         resource_id = str(uuid.UUID(obj["id"]))
     except ValueError:
         return None
-    if kind == "volume":
-        if api.get_volume(session, resource_id) is not None:
-            return None
-        size = obj.get("size")
-        api.add_volume(
-            session,
-            id=resource_id,
-            service=service,
-            # NOTE: only storable text; the host may be what was wrong.
-            host=str(obj.get("host"))[:255].encode("utf-8", "replace").decode(),
-            pool=None,
-            size=size if isinstance(size, int) and not isinstance(size, bool) else 0,
-            status="error",
-            error=error,
-            meta={},
-        )
-        return load_volume(session, service, resource_id)[0]
-    return None
-
-
-def unfinished(session: Session, service: str) -> list[dict[str, Any]]:
-    """The service's operations that were accepted or running, in order."""
-    return list(api.unfinished_operations(session, service))
+    size = obj.get("size")
+    row = records.insert(
+        session,
+        "volume",
+        id=resource_id,
+        service=service,
+        # NOTE: only storable text; the host may be what was wrong.
+        host=str(obj.get("host"))[:255].encode("utf-8", "replace").decode(),
+        pool=None,
+        size=size if isinstance(size, int) and not isinstance(size, bool) else 0,
+        status="error",
+        error=error,
+    )
+    return None if row is None else dict(row.to_dict())
 
 
 def abandon(session: Session, seq: int) -> None:
     """Close an operation that will never run."""
-    api.set_operation_state(session, seq, "rolled_back", error="abandoned at recovery")
+    operations.set_state(session, seq, "rolled_back", error="abandoned at recovery")

@@ -194,7 +194,7 @@ def with_allocations(
     allocations: Mapping[str | None, Mapping[str, int]],
 ) -> dict[str, Any]:
     """``capabilities`` with each pool's ``allocated_capacity_gb`` and
-    ``total_volumes`` from ``allocations`` (``state.api.pool_allocations``).
+    ``total_volumes`` from ``allocations`` (``state.records.pool_allocations``).
 
     Volumes recorded without a pool count in the first pool, the backend's
     default; volumes in a pool the report does not list are not shown.

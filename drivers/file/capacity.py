@@ -8,7 +8,7 @@ import stat
 from typing import Any
 
 from . import names
-from .manage import size_gb
+from .adoption import size_gb
 from .pools import Pool
 from .store import GiB
 

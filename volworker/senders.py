@@ -15,17 +15,17 @@ import zlib
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["Outbox"]
+__all__ = ["Senders"]
 
 LOG = logging.getLogger(__name__)
 
 _STOP = object()
 
 
-class Outbox:
-    """A fixed set of sender threads with FIFO order per key."""
+class Senders:
+    """A fixed pool of sender threads with FIFO order per key."""
 
-    def __init__(self, threads: int = 8, name: str = "outbox") -> None:
+    def __init__(self, threads: int = 8, name: str = "sender") -> None:
         self._queues: list[queue.SimpleQueue[Any]] = [
             queue.SimpleQueue() for _ in range(threads)
         ]

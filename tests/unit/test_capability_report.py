@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from volworker import exception, stats
+from volworker import capability_report, exception
 
 
 def _report(**overrides: Any) -> dict[str, Any]:
@@ -27,21 +27,21 @@ def _report(**overrides: Any) -> dict[str, Any]:
 
 def _invalid(raw: Any, match: str) -> None:
     with pytest.raises(exception.VolumeBackendAPIException, match=match):
-        stats.check(raw)
+        capability_report.check(raw)
 
 
 def test_a_good_report_gets_every_pool_field() -> None:
-    caps = stats.check(_report())
+    caps = capability_report.check(_report())
     assert [p["pool_name"] for p in caps["pools"]] == ["gold", "silver"]
-    published = stats.with_allocations(caps, {})
+    published = capability_report.with_allocations(caps, {})
     for pool in published["pools"]:
-        assert set(stats.POOL_FIELDS) <= set(pool)
-    for key in stats.REQUIRED:
+        assert set(capability_report.POOL_FIELDS) <= set(pool)
+    for key in capability_report.REQUIRED:
         assert caps[key] == _report()[key]
 
 
 def test_seed_defaults_and_backend_defaults() -> None:
-    caps = stats.check(_report(), {"max_over_subscription_ratio": 20.0})
+    caps = capability_report.check(_report(), {"max_over_subscription_ratio": 20.0})
     pool = caps["pools"][0]
     assert pool["thin_provisioning_support"] is False
     assert pool["thick_provisioning_support"] is True
@@ -55,13 +55,13 @@ def test_seed_defaults_and_backend_defaults() -> None:
 def test_a_pool_inherits_top_level_values_before_defaults() -> None:
     raw = _report(reserved_percentage=10, multiattach=True)
     raw["pools"][1]["reserved_percentage"] = 5
-    caps = stats.check(raw, {"reserved_percentage": 1})
+    caps = capability_report.check(raw, {"reserved_percentage": 1})
     assert [p["reserved_percentage"] for p in caps["pools"]] == [10, 5]
     assert all(p["multiattach"] for p in caps["pools"])
     assert "reserved_percentage" not in caps  # the pools carry it
 
 
-@pytest.mark.parametrize("key", stats.REQUIRED)
+@pytest.mark.parametrize("key", capability_report.REQUIRED)
 def test_missing_required_field(key: str) -> None:
     raw = _report()
     del raw[key]
@@ -101,7 +101,7 @@ def test_duplicate_pool_names() -> None:
 def test_capacities_accepted(value: Any) -> None:
     raw = _report()
     raw["pools"][0]["free_capacity_gb"] = value
-    pool = stats.check(raw)["pools"][0]
+    pool = capability_report.check(raw)["pools"][0]
     assert pool["free_capacity_gb"] == (
         value.lower() if isinstance(value, str) else value
     )
@@ -144,7 +144,7 @@ def test_every_problem_is_named() -> None:
     raw["pools"][0]["total_capacity_gb"] = -1
     raw["pools"][1]["free_capacity_gb"] = "many"
     with pytest.raises(exception.VolumeBackendAPIException) as info:
-        stats.check(raw)
+        capability_report.check(raw)
     message = str(info.value)
     assert "vendor_name" in message
     assert "'gold': total_capacity_gb" in message
@@ -154,7 +154,7 @@ def test_every_problem_is_named() -> None:
 def test_many_problems_are_cut_short() -> None:
     pools = [{"pool_name": f"p{i}"} for i in range(50)]
     with pytest.raises(exception.VolumeBackendAPIException, match="and 90 more"):
-        stats.check(_report(pools=pools))
+        capability_report.check(_report(pools=pools))
 
 
 def test_values_json_cannot_carry() -> None:
@@ -166,13 +166,13 @@ def test_values_json_cannot_carry() -> None:
 def test_no_pools_is_one_pool_named_after_the_backend(pools: Any) -> None:
     raw = _report(pools=pools, total_capacity_gb=10, free_capacity_gb="unknown")
     raw["thin_provisioning_support"] = True
-    caps = stats.check(raw)
+    caps = capability_report.check(raw)
     assert caps["pools"] == [
         {
             "pool_name": "b1",
             "total_capacity_gb": 10,
             "free_capacity_gb": "unknown",
-            **stats.DEFAULTS,
+            **capability_report.DEFAULTS,
             "thin_provisioning_support": True,
         }
     ]
@@ -188,7 +188,7 @@ def test_no_pools_still_needs_capacities() -> None:
 def test_other_fields_pass_through() -> None:
     raw = _report(replication_enabled=False, filter_function="x < 1")
     raw["pools"][0]["location_info"] = "acme:gold"
-    caps = stats.check(raw)
+    caps = capability_report.check(raw)
     assert caps["replication_enabled"] is False
     assert caps["filter_function"] == "x < 1"
     assert caps["pools"][0]["location_info"] == "acme:gold"
@@ -197,7 +197,7 @@ def test_other_fields_pass_through() -> None:
 def test_the_driver_does_not_report_allocations() -> None:
     raw = _report()
     raw["pools"][0].update(allocated_capacity_gb=999, total_volumes=999)
-    published = stats.with_allocations(stats.check(raw), {})
+    published = capability_report.with_allocations(capability_report.check(raw), {})
     assert published["pools"][0]["allocated_capacity_gb"] == 0
     assert published["pools"][0]["total_volumes"] == 0
 
@@ -205,14 +205,14 @@ def test_the_driver_does_not_report_allocations() -> None:
 def test_allocations_merged_per_pool() -> None:
     raw = _report()
     raw["pools"][1]["provisioned_capacity_gb"] = 77
-    caps = stats.check(raw)
+    caps = capability_report.check(raw)
     allocations = {
         "gold": {"allocated_capacity_gb": 30, "total_volumes": 3},
         "silver": {"allocated_capacity_gb": 5, "total_volumes": 1},
         None: {"allocated_capacity_gb": 2, "total_volumes": 2},
         "gone": {"allocated_capacity_gb": 9, "total_volumes": 9},
     }
-    gold, silver = stats.with_allocations(caps, allocations)["pools"]
+    gold, silver = capability_report.with_allocations(caps, allocations)["pools"]
     # NOTE: volumes without a pool are in the default (first) pool
     assert (gold["allocated_capacity_gb"], gold["total_volumes"]) == (32, 5)
     assert (silver["allocated_capacity_gb"], silver["total_volumes"]) == (5, 1)
@@ -226,8 +226,8 @@ def test_a_thousand_pools() -> None:
         {"pool_name": f"p{i}", "total_capacity_gb": 10, "free_capacity_gb": 5}
         for i in range(1000)
     ]
-    caps = stats.check(_report(pools=pools))
+    caps = capability_report.check(_report(pools=pools))
     allocations = {"p999": {"allocated_capacity_gb": 4, "total_volumes": 2}}
-    published = stats.with_allocations(caps, allocations)
+    published = capability_report.with_allocations(caps, allocations)
     assert len(published["pools"]) == 1000
     assert published["pools"][-1]["allocated_capacity_gb"] == 4
