@@ -104,7 +104,7 @@ def main() -> int:
     parser.add_argument("--backend", default="bare")
     parser.add_argument("--no-notifications", action="store_true")
     args = parser.parse_args()
-    # NOTE: the global CONF, as the worker: oslo.messaging needs it.
+    # The global CONF, as the worker: oslo.messaging needs it.
     conf = cfg.CONF
     conf.register_opts([cfg.StrOpt("host"), cfg.StrOpt("volume_topic")])
     conf(["--config-file", args.config_file], project="bench")

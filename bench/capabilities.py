@@ -169,7 +169,7 @@ def _cast_rows(
             client.cast, {"request_id": "req-bench"}, "update_service_capabilities"
         )
         seen = len(fanout.sizes) + 1
-        cast(**kwargs)  # NOTE: warm-up (connection, exchange)
+        cast(**kwargs)  # Warm-up (connection, exchange)
         fanout.wait(seen)
         times = _timed(functools.partial(cast, **kwargs), repeats)
         fanout.wait(seen + repeats)
@@ -284,7 +284,7 @@ def main() -> None:
     parser.add_argument("--url", default=RABBIT_URL)
     args = parser.parse_args()
 
-    # NOTE: the global CONF: oslo.messaging registers some options only there.
+    # The global CONF: oslo.messaging registers some options only there.
     conf = cfg.CONF
     backend.register_opts(conf)
     capabilities.register_opts(conf)

@@ -93,7 +93,7 @@ def collector_ceiling(count: int) -> float:
                     "timestamp": stamp,
                 }
                 body = {"oslo.version": "2.0", "oslo.message": json.dumps(message)}
-                # NOTE: not notifications.info: nothing lands in the shared queue.
+                # Not notifications.info: nothing lands in the shared queue.
                 producer.publish(body, routing_key="notifications.bench")
         began = time.monotonic()
         counter.gate.set()

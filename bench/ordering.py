@@ -58,7 +58,7 @@ def run(
                     _send(ops, ids),
                     by_notifications("snapshot.create"),
                     setup=_setup(volumes, ids),
-                    # NOTE: the fake driver forgets its volumes at a restart.
+                    # The fake driver forgets its volumes at a restart.
                     freeze=True,
                 )
             rates[volumes].append(done.rate)
@@ -76,5 +76,5 @@ def run(
         )
         for n in VOLUMES
     ]
-    # NOTE: the rows read best from many volumes to one.
+    # The rows read best from many volumes to one.
     return {"ops": ops, "rates": found, "rows": rows[::-1]}

@@ -120,7 +120,7 @@ def _run(
         pool.mkdir()
         backend = {"volume_driver": "file", "file_pools": f"xfs:{pool}"}
         with session(Worker(tmp, {"file": backend}, name="f7-worker")) as s:
-            # NOTE: a first pass of every operation, not counted: the first
+            # A first pass of every operation, not counted: the first
             # request a process serves pays for lazy imports and caches.
             _measure(s, pool, 1, 1, 0)
             for size in sizes:

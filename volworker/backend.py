@@ -145,7 +145,7 @@ class Backend:
             state.attempt_number,
             cause,
         )
-        # NOTE: tell systemd why start-up takes long, and give it the time.
+        # Tell systemd why start-up takes long, and give it the time.
         systemd.notify(
             f"STATUS=Backend {self.name} not available yet (attempt "
             f"{state.attempt_number}), retrying in {wait:.0f}s: {cause}"[:500],
@@ -176,7 +176,7 @@ class Backend:
         servers = [self.host] + ([self.cluster] if self.cluster else [])
         server = RequestServer(shared.transport, conf.volume_topic, servers)
         self.server = server
-        # NOTE: the queues exist before setup, so requests sent while the
+        # The queues exist before setup, so requests sent while the
         # backend is not ready wait in them; nothing is consumed yet.
         await self._blocking(server.open)
         driver = loader.load_driver(

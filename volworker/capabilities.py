@@ -170,7 +170,7 @@ class Publisher:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), next_poll - loop.time())
             if self._wake.is_set():
-                # NOTE: before any poll that is due, so rounds that overrun
+                # Before any poll that is due, so rounds that overrun
                 # (a hung driver) never starve a scheduler's request
                 await self._round(self._publish)
                 continue
@@ -203,7 +203,7 @@ class Publisher:
         else:
             await self._publish()
             return
-        # NOTE: logged outside the except block, or oslo.log repeats the error
+        # Logged outside the except block, or oslo.log repeats the error
         assert self._report is not None
         LOG.error(
             "Capabilities of %s not published: %s (the last good report was "
@@ -277,7 +277,7 @@ class Publisher:
         if self._call is call:
             self._call = None
         if not call.cancelled():
-            call.exception()  # NOTE: retrieved, also when nobody waited
+            call.exception()  # Retrieved, also when nobody waited
 
     def _send_pending(self) -> None:
         """On an senders thread: send the newest report not yet sent."""
@@ -288,7 +288,7 @@ class Publisher:
             try:
                 self._client.cast(ctxt, "update_service_capabilities", **kwargs)
             except oslo_messaging.MessageDeliveryFailure as exc:
-                # NOTE: the fanout exchange exists once a scheduler listens;
+                # The fanout exchange exists once a scheduler listens;
                 # until then there is nobody to tell, which is no error.
                 log = LOG.debug if self._nobody_listens else LOG.info
                 log("No scheduler listens on %s yet: %s", self._topic, exc)

@@ -39,7 +39,7 @@ class RequestContext:
     def redacted_copy(self) -> dict[str, Any]:
         """What oslo.messaging's Notifier sends along: nothing secret here.
 
-        NOTE: the Notifier drops a plain dict context; it takes an object's
+        The Notifier drops a plain dict context; it takes an object's
         redacted_copy() instead.
         """
         return self.to_dict()

@@ -47,7 +47,7 @@ class VolworkerError(Exception):
             try:
                 message = self.msg_fmt % kwargs
             except (KeyError, TypeError, ValueError):
-                # NOTE: a missing field must not hide the error itself.
+                # A missing field must not hide the error itself.
                 message = f"{self.msg_fmt} ({kwargs!r})"
         self.msg = message
         super().__init__(message)

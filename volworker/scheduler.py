@@ -35,8 +35,8 @@ from types import TracebackType
 from typing import Any
 
 import oslo_messaging
-from oslo_messaging._drivers import amqpdriver
-from oslo_messaging._drivers import common as rpc_common
+
+from volworker.rpc import _amqp
 
 __all__ = ["CapabilityEndpoint", "CapabilityListener", "Pool", "PoolView", "wait_for"]
 
@@ -220,17 +220,10 @@ class CapabilityListener:
 
     def start(self) -> CapabilityListener:
         """Bind to the fanout (reports sent from now on arrive) and consume."""
-        # NOTE: not oslo.messaging's RPC server: it would also consume the
-        # topic's shared queue and take requests meant for the real
-        # scheduler, failing them with NoSuchMethod. oslo has no public
-        # fanout-only listener, so this reuses its AMQP driver (private API,
-        # as volworker.rpc._amqp does).
-        driver: Any = self._transport._driver
-        if not isinstance(driver, amqpdriver.AMQPDriverBase):
-            raise TypeError(f"an AMQP (rabbit://) transport is needed, not {driver}")
-        conn = driver._get_connection(rpc_common.PURPOSE_LISTEN)
-        self._listener = amqpdriver.RpcAMQPListener(driver, conn)
-        conn.declare_fanout_consumer(self.topic, self._listener)
+        # Not oslo.messaging's RPC server: it would also consume the topic's
+        # shared queue and take requests meant for the real scheduler,
+        # failing them with NoSuchMethod.
+        self._listener = _amqp.open_fanout_listener(self._transport, self.topic)
         self._thread = threading.Thread(
             target=self._run, name=f"capabilities-{self.topic}", daemon=True
         )
@@ -239,7 +232,7 @@ class CapabilityListener:
 
     def _run(self) -> None:
         listener = self._listener
-        while not listener._shutoff.is_set():
+        while not listener.stopped:
             try:
                 batch = listener.poll(timeout=1.0)
             except Exception:

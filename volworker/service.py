@@ -132,7 +132,7 @@ class Service:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._request_stop, sig.name)
-        # NOTE: a reload (SIGHUP) must not kill the worker; the configuration
+        # A reload (SIGHUP) must not kill the worker; the configuration
         # is read at start only, so there is nothing to reload.
         loop.add_signal_handler(
             signal.SIGHUP,

@@ -20,7 +20,7 @@ LOG = logging.getLogger(__name__)
 def _usage(pool: Pool) -> tuple[int, int]:
     """(provisioned GiB, number of volumes) of the files at the pool's top.
 
-    NOTE: every visible regular file counts as provisioned, volumes or not
+    Every visible regular file counts as provisioned, volumes or not
     (the seed's provisioned capacity includes what others put there); only
     ``volume-<uuid>`` files count as volumes.
     """
@@ -48,7 +48,7 @@ def pool_stats(pool: Pool, reserved_percentage: int, ratio: float) -> dict[str, 
             "total_volumes": volumes,
         }
     except Exception as exc:
-        # NOTE: an unreadable pool is reported, not fatal: the scheduler
+        # An unreadable pool is reported, not fatal: the scheduler
         # stops placing volumes there while the others go on.
         LOG.warning("Cannot read the capacity of pool %s: %s", pool.name, exc)
         capacity = {"total_capacity_gb": "unknown", "free_capacity_gb": "unknown"}
@@ -61,7 +61,7 @@ def pool_stats(pool: Pool, reserved_percentage: int, ratio: float) -> dict[str, 
         "thick_provisioning_support": False,
         "QoS_support": False,
         "multiattach": False,
-        # NOTE: an NBD client does not see its export grow, so extending an
+        # An NBD client does not see its export grow, so extending an
         # attached volume would leave the client with the old size.
         "online_extend_support": False,
         "sparse_copy_volume": True,

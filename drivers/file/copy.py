@@ -25,7 +25,7 @@ REFLINK = "reflink"
 SPARSE_COPY = "sparse-copy"
 
 _CHUNK = 64 * 1024**2
-# NOTE: the errors by which FICLONE says "not here" (no support, other
+# The errors by which FICLONE says "not here" (no support, other
 # filesystem), as opposed to a real failure such as ENOSPC or EIO.
 _NO_REFLINK = {
     errno.EOPNOTSUPP,
@@ -72,7 +72,7 @@ def data_extents(fd: int, length: int) -> Iterator[tuple[int, int]]:
 def _write_all(fd: int, data: bytes, offset: int) -> None:
     view = memoryview(data)
     while view:
-        # NOTE: a short write is how a filesystem says it is nearly full;
+        # A short write is how a filesystem says it is nearly full;
         # the next write then fails with ENOSPC instead of losing data.
         written = os.pwrite(fd, view, offset)
         view, offset = view[written:], offset + written

@@ -81,7 +81,7 @@ class FileDriver(ManageMethods):
                     "yes" if self.reflink[pool.name] else "no (sparse copies)",
                 )
         except (OSError, exception.VolworkerError) as exc:
-            # NOTE: check_for_setup_error says what is wrong with the pool.
+            # Check_for_setup_error says what is wrong with the pool.
             LOG.warning("Pool %s is not ready: %s", pool.name, exc)
 
     @backend_call
@@ -128,7 +128,7 @@ class FileDriver(ManageMethods):
                 **capacity.totals(found),
                 "pools": found,
             }
-        # NOTE: a copy, so that a caller adding to it does not change the cache.
+        # A copy, so that a caller adding to it does not change the cache.
         return copy.deepcopy(self._stats)
 
     # -- volumes ------------------------------------------------------------
@@ -233,7 +233,7 @@ class FileDriver(ManageMethods):
             raise exception.InvalidInput(
                 reason=f"snapshot {snapshot_id} is not a snapshot of volume {volume.id}"
             )
-        # NOTE: the revert puts a new file in place; an export would go on
+        # The revert puts a new file in place; an export would go on
         # serving the old one.
         self._not_exported(volume_id, "revert it")
         with (
@@ -249,7 +249,7 @@ class FileDriver(ManageMethods):
     def create_export(
         self, context: RequestContext, volume: Volume, connector: dict[str, Any]
     ) -> ModelUpdate:
-        # NOTE: an NBD export is made per connector, in initialize_connection.
+        # An NBD export is made per connector, in initialize_connection.
         volume_id = names.check_uuid(volume.id, "volume")
         with self._root(volume) as root, store.open_volume(root, volume_id):
             return None

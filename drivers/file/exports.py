@@ -76,7 +76,7 @@ class ExportRegistry:
         self.dir = os.path.join(state_dir, "nbd")
         self.host = host
         self.port_range = port_range
-        # NOTE: one export starts at a time in this process, so two never
+        # One export starts at a time in this process, so two never
         # pick the same port; other processes are handled by PortInUse.
         self._lock = threading.Lock()
 

@@ -22,7 +22,7 @@ from .names import check_component
 __all__ = ["Dir", "unsafe"]
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-# NOTE: O_NONBLOCK keeps a FIFO planted under a volume's name from blocking
+# O_NONBLOCK keeps a FIFO planted under a volume's name from blocking
 # the open; it changes nothing for regular files.
 _FILE_FLAGS = os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
 

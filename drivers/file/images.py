@@ -121,7 +121,7 @@ def copy_image_to_volume(
         )
         with TempFile(root, name) as tmp:
             os.ftruncate(tmp.fd, volume_bytes)
-            # NOTE: the target is a new sparse file, so zeros need not be
+            # The target is a new sparse file, so zeros need not be
             # written, unless the caller asked for a fully allocated volume.
             sparse = ["-S", "0"] if disable_sparse else ["--target-is-zero"]
             cmd = [QEMU_IMG, "convert", "-f", disk_format, "-O", "raw", "-n"]
@@ -153,7 +153,7 @@ def copy_volume_to_image(
         image_meta.get("disk_format", "raw"), f"image {image_meta.get('id')}"
     )
     with open_volume(root, volume_id) as volume_fd, TempFile(root, "image") as tmp:
-        # NOTE: -U reads the volume even while its export holds qemu's lock.
+        # -U reads the volume even while its export holds qemu's lock.
         cmd = [QEMU_IMG, "convert", "-U", "-f", "raw", "-O", disk_format]
         cmd += [fd_path(volume_fd), fd_path(tmp.fd)]
         run(cmd, timeout=timeout, pass_fds=[volume_fd, tmp.fd])

@@ -26,7 +26,7 @@ class ManageMethods(FileDriverBase):
         volume_id = names.check_uuid(volume.id, "volume")
         with self._root(volume) as root:
             adoption.adopt(root, existing_ref, names.volume_file(volume_id), self._busy)
-            # NOTE: a file smaller than the volume's size grows to it, so the
+            # A file smaller than the volume's size grows to it, so the
             # export shows the size the worker records; none ever shrinks.
             store.extend_volume(root, volume_id, volume.size * store.GiB, strict=False)
         return None

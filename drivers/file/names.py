@@ -53,7 +53,7 @@ def check_uuid(value: object, what: str) -> str:
     except ValueError:
         canonical = None
     if canonical != text:
-        # NOTE: only the canonical form is accepted, so that one id always
+        # Only the canonical form is accepted, so that one id always
         # maps to one file name and nothing else ever reaches a path.
         raise exception.InvalidInput(reason=f"{what} id {text!r} is not a UUID")
     return text

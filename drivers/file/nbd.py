@@ -103,7 +103,7 @@ def _bound(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
-        # NOTE: qemu-nbd sets SO_REUSEADDR too, so a port in TIME_WAIT is free.
+        # Qemu-nbd sets SO_REUSEADDR too, so a port in TIME_WAIT is free.
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
     except BaseException:
@@ -151,7 +151,7 @@ def candidate_ports(
                 yield port
         return
     ports = [p for p in range(port_range[0], port_range[1] + 1) if p not in reserved]
-    # NOTE: a random order keeps concurrent exports from racing for one port.
+    # A random order keeps concurrent exports from racing for one port.
     random.shuffle(ports)
     for port in ports:
         if _bindable(host, port):
@@ -170,7 +170,7 @@ def start(export: Export, volume_fd: int, pid_file: str) -> None:
         f"--port={export.port}",
         f"--export-name={export.export_name}",
         "--format=raw",
-        # NOTE: a client's TRIM punches holes, so the pool stays thin.
+        # A client's TRIM punches holes, so the pool stays thin.
         "--discard=unmap",
         fd_path(volume_fd),
     ]
@@ -192,7 +192,7 @@ def _alive(pid: int) -> bool:
             fields = f.read().rpartition(")")[2].split()
     except OSError:
         return False
-    # NOTE: a stopped server may linger as a zombie when no init reaps it.
+    # A stopped server may linger as a zombie when no init reaps it.
     return bool(fields) and fields[0] not in ("Z", "X")
 
 

@@ -94,7 +94,7 @@ def _stale(tmp: Dir, name: str) -> bool:
     if st is None:
         return False
     if not stat.S_ISREG(st.st_mode):
-        # NOTE: the driver only ever makes regular files here; a symlink is
+        # The driver only ever makes regular files here; a symlink is
         # removed as a link (its target is not touched), a directory is left.
         return stat.S_ISLNK(st.st_mode)
     fd = tmp.open_file(name, os.O_RDONLY)

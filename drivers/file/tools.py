@@ -26,7 +26,7 @@ INFO_TIMEOUT = 60
 def fd_path(fd: int) -> str:
     """How a child given ``fd`` (in ``pass_fds``) names that very file.
 
-    NOTE: tools are handed files the driver opened itself with O_NOFOLLOW,
+    Tools are handed files the driver opened itself with O_NOFOLLOW,
     so no tool ever resolves a path inside a pool on its own.
     """
     return f"/dev/fd/{fd}"
@@ -35,7 +35,7 @@ def fd_path(fd: int) -> str:
 def _shown(cmd: Sequence[str]) -> str:
     """The command for logs and errors, without secrets.
 
-    NOTE: an NBD export name is what keeps others off the export.
+    An NBD export name is what keeps others off the export.
     """
     return " ".join(
         "--export-name=***" if arg.startswith("--export-name=") else arg for arg in cmd
@@ -71,7 +71,7 @@ def run(
             check=False,
             pass_fds=tuple(pass_fds),
             stdin=subprocess.DEVNULL,
-            # NOTE: a daemon started from here (qemu-nbd --fork) must not pin
+            # A daemon started from here (qemu-nbd --fork) must not pin
             # the worker's working directory or a mount under it.
             cwd="/",
         )

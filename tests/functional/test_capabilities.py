@@ -146,7 +146,7 @@ def test_first_report_right_after_ready_has_every_field(
     ready = time.monotonic()
 
     report = reports.wait_report(timeout=10)
-    # NOTE: the polling interval is an hour: only "right after ready" explains it
+    # The polling interval is an hour: only "right after ready" explains it
     assert report["received"] - ready < 10
     assert set(report) - {"received"} == {
         "service_name",
@@ -268,7 +268,7 @@ def test_bad_stats_after_start_block_nothing_and_send_nothing_fresh(
     fake_worker: Callable[..., Worker],
     client: Callable[[Worker], VolumeAPI],
 ) -> None:
-    # NOTE: the first stats call (at setup) succeeds, every later one is bad
+    # The first stats call (at setup) succeeds, every later one is bad
     worker = fake_worker(interval=1, fake_healthy_calls="get_volume_stats:1", **bad)
     worker.start().wait_ready()
     api, server = client(worker), worker.server("b1")

@@ -27,7 +27,7 @@ STEPS = (
 
 def _backend(kind: str, tmp_path: pathlib.Path) -> dict[str, Any]:
     if kind == "fake":
-        # NOTE: latency makes operations on different volumes overlap.
+        # Latency makes operations on different volumes overlap.
         return {"volume_driver": "fake", "fake_latency": 0.005}
     return {"volume_driver": "file", "file_pools": f"p:{tmp_path / 'pool'}"}
 

@@ -50,7 +50,7 @@ def test_passwords_never_reach_the_log(
 ) -> None:
     user, broker_password = broker_user
     db_password = f"Db-{uuid.uuid4().hex}"
-    # NOTE: the local PostgreSQL trusts loopback; the password is sent along
+    # The local PostgreSQL trusts loopback; the password is sent along
     # and ignored, which is all this test needs.
     db_url = pg_url.replace("postgres@", f"postgres:{db_password}@", 1)
     worker = make_worker(

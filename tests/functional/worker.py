@@ -170,7 +170,7 @@ class Worker:
         """Drop the queues this worker declared (they outlive it on purpose:
         requests wait in them while a worker is down)."""
         names = [self.topic, *(f"{self.topic}.{self.server(b)}" for b in self.backends)]
-        # NOTE: cleanup only; the broker may be away (a fault test stopped it).
+        # Cleanup only; the broker may be away (a fault test stopped it).
         with contextlib.suppress(Exception), kombu.Connection(BROKER_URL) as conn:
             channel = conn.default_channel
             for name in names:

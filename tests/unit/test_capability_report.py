@@ -213,7 +213,7 @@ def test_allocations_merged_per_pool() -> None:
         "gone": {"allocated_capacity_gb": 9, "total_volumes": 9},
     }
     gold, silver = capability_report.with_allocations(caps, allocations)["pools"]
-    # NOTE: volumes without a pool are in the default (first) pool
+    # Volumes without a pool are in the default (first) pool
     assert (gold["allocated_capacity_gb"], gold["total_volumes"]) == (32, 5)
     assert (silver["allocated_capacity_gb"], silver["total_volumes"]) == (5, 1)
     assert gold["provisioned_capacity_gb"] == 32  # defaults to allocated

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import warnings
 
-# NOTE: oslo.messaging imports eventlet only to check for it; its deprecation
+# Oslo.messaging imports eventlet only to check for it; its deprecation
 # banner on every run would only confuse people.
 warnings.filterwarnings("ignore", message="\\s*Eventlet is deprecated")
 
@@ -175,7 +175,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
     except BrokenPipeError:
-        # NOTE: the reader (``| head``) left; the exit must not try to flush
+        # The reader (``| head``) left; the exit must not try to flush
         # to it again.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0

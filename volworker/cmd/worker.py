@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import warnings
 
-# NOTE: oslo.messaging and tooz import eventlet only to check for it; its
+# Oslo.messaging and tooz import eventlet only to check for it; its
 # deprecation banner on every start would only confuse operators.
 warnings.filterwarnings("ignore", message="\\s*Eventlet is deprecated")
 
@@ -54,12 +54,12 @@ QUIET_LOGGERS = ["alembic=WARN", "amqp=ERROR", "stevedore=WARN", "tooz=WARN"]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    # NOTE: the global CONF, because oslo.messaging registers some of its
+    # The global CONF, because oslo.messaging registers some of its
     # options only there (see design.md, measured facts).
     try:
         conf = parse_args(sys.argv[1:] if argv is None else argv)
     except cfg.Error as exc:
-        # NOTE: exit 2 (usage) so that systemd does not restart in vain.
+        # Exit 2 (usage) so that systemd does not restart in vain.
         print(f"volworker: configuration error: {exc}", file=sys.stderr)
         return 2
     oslo_logging.set_defaults(
@@ -72,7 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     service = Service(conf, backends, strict=bool(conf.backend))
     code = asyncio.run(service.run())
-    # NOTE: the service has stopped and saved everything; a driver call that
+    # The service has stopped and saved everything; a driver call that
     # hangs (a dead backend) must not keep the process from exiting, as the
     # interpreter would wait for its thread.
     logging.shutdown()

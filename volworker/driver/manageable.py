@@ -45,7 +45,7 @@ def _check(sort_keys: Sequence[str], sort_dirs: Sequence[str]) -> list[tuple[str
         raise exception.InvalidInput(reason="more sort directions than sort keys")
     dirs += ["asc"] * (len(keys) - len(dirs))
     if "identifier" not in keys:
-        # NOTE: a marker names an identifier, so the order must be total.
+        # A marker names an identifier, so the order must be total.
         keys.append("identifier")
         dirs.append("asc")
     return list(zip(keys, dirs, strict=True))
@@ -66,7 +66,7 @@ def paginate(
     if offset is not None and offset < 0:
         raise exception.InvalidInput(reason=f"offset {offset} is negative")
     result = list(entries)
-    # NOTE: stable sorts applied from the last key to the first give a
+    # Stable sorts applied from the last key to the first give a
     # multi-key sort with a direction per key.
     for key, direction in reversed(_check(sort_keys, sort_dirs)):
         result.sort(

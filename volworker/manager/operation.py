@@ -50,6 +50,9 @@ REFUSALS = (
 )
 
 
+#: What the worker keeps of a driver's model update, unless told otherwise.
+MODEL_FIELDS = ("provider_location", "provider_auth")
+
 #: Statuses that only exist while an operation runs.
 TRANSITIONAL = frozenset({"creating", "deleting", "extending", "reverting"})
 
@@ -128,10 +131,20 @@ class Operation:
             transitions.load_snapshot, self.runtime.service, snapshot_id
         )
 
-    @property
-    def record(self) -> dict[str, Any] | None:
-        """The object's record as this operation last saw it."""
-        return None if self.row is None else dict(self.row.to_dict())
+    def model_update(
+        self, update: Any, allowed: tuple[str, ...] = MODEL_FIELDS
+    ) -> dict[str, Any]:
+        """The parts of a driver's model update the worker keeps."""
+        if not update:
+            return {}
+        if not isinstance(update, dict):
+            raise exception.VolumeBackendAPIException(
+                data=f"driver returned {type(update).__name__} as a model update"
+            )
+        unknown = sorted(set(update) - set(allowed))
+        if unknown:
+            LOG.debug("[%s] Ignoring model update keys %s", self.request_id, unknown)
+        return {k: v for k, v in update.items() if k in allowed}
 
     async def begin(self, status: str | None) -> Any:
         """Mark the operation running; set ``status``; announce ``.start``.
@@ -146,7 +159,7 @@ class Operation:
             and self.command.kind == "volume"
             and self.command.undo is None
         ):
-            # NOTE: a volume's create journaled its record moments ago and is
+            # A volume's create journaled its record moments ago and is
             # redone alike from "accepted" or "running"; nothing to write yet.
             # One rolled back instead must be marked running, and a snapshot
             # is of its volume as it is now, not as it was at acceptance.
@@ -217,13 +230,17 @@ class Operation:
         refused = isinstance(error, REFUSALS)
         if self.command.creates:
             status: str | None = "error"
-        elif refused or self.prior_status is None:
+        elif self.prior_status is None:
+            # Refused before it began: the object stays as it was found,
+            # unless a crash left it mid-way and this redo failed at once.
+            status = await self._found_status()
+        elif refused:
             status = self.prior_status
         else:
             status = self.command.error_status or self.prior_status
         if status in TRANSITIONAL:
-            # NOTE: a redo after a crash starts from a transitional status;
-            # never leave an object in one.
+            # A redo after a crash starts from a transitional status; never
+            # leave an object in one.
             status = self.command.error_status or "error"
         fields: dict[str, Any] = {}
         if status:
@@ -243,6 +260,19 @@ class Operation:
             time.monotonic() - self.started,
             message,
         )
+
+    async def _found_status(self) -> str | None:
+        """The object's status if a crash left it transitional, else None."""
+        try:
+            self.row = await self.db(
+                transitions.load_row,
+                self.runtime.service,
+                self.command.kind,
+                self.resource_id,
+            )
+        except (exception.VolumeNotFound, exception.SnapshotNotFound):
+            return None
+        return str(self.row.status) if self.row.status in TRANSITIONAL else None
 
     def _notify(self, phase: str, payload: dict[str, Any]) -> None:
         self.runtime.notifications.emit(

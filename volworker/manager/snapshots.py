@@ -5,7 +5,6 @@ from __future__ import annotations
 from volworker import exception
 from volworker.driver import Feature
 from volworker.manager.operation import Operation, release_adopted
-from volworker.manager.volumes import model_fields
 from volworker.objects import Snapshot
 
 __all__ = [
@@ -31,14 +30,14 @@ async def _check_volume(op: Operation, volume_id: str) -> None:
 async def create_snapshot(op: Operation) -> None:
     await _check_volume(op, op.args["snapshot"]["volume_id"])
     snapshot: Snapshot = await op.begin("creating")
-    # NOTE: the size is the volume's now, which an extend queued before the
+    # The size is the volume's now, which an extend queued before the
     # snapshot may have changed since the snapshot was accepted.
     snapshot = snapshot.replace(volume_size=snapshot.volume.size)
     update = await op.call(op.driver.create_snapshot, snapshot)
     await op.finish(
         status="available",
         size=snapshot.volume.size,
-        **model_fields(op, update, ("provider_location",)),
+        **op.model_update(update, ("provider_location",)),
     )
 
 
@@ -74,7 +73,7 @@ async def manage_existing_snapshot(op: Operation) -> None:
     await op.finish(
         status="available",
         size=size,
-        **model_fields(op, update, ("provider_location",)),
+        **op.model_update(update, ("provider_location",)),
     )
 
 

@@ -30,6 +30,7 @@ __all__ = [
     "begin",
     "finish",
     "is_transient",
+    "load_row",
     "load_snapshot",
     "load_volume",
     "record_rejected",
@@ -150,7 +151,7 @@ def accept(
 ) -> Accepted | None:
     """Journal a request; None when it is a duplicate and must not run: its
     message id was journaled before, or the id a create names is taken."""
-    # NOTE: keys taken mean a duplicate, also when another member of a
+    # Keys taken mean a duplicate, also when another member of a
     # cluster journals the same request at the same moment; inserts that
     # skip taken keys need no SAVEPOINT, which would cost as much.
     row = obj = None
@@ -178,7 +179,8 @@ def accept(
     return Accepted(seq, row, obj)
 
 
-def _load_row(session: Session, service: str, kind: str, resource_id: str) -> Any:
+def load_row(session: Session, service: str, kind: str, resource_id: str) -> Any:
+    """The volume's or snapshot's row (detached); NotFound if not ours."""
     if kind == "volume":
         return volume_row(session, service, resource_id)
     return snapshot_row(session, service, resource_id)
@@ -204,7 +206,7 @@ def begin(
     Returns the status the object had, its row and its driver object.
     """
     operations.set_state(session, seq, "running")
-    row = _load_row(session, service, kind, resource_id)
+    row = load_row(session, service, kind, resource_id)
     before = row.status
     if status is not None and status != before:
         now = utcnow()
@@ -263,7 +265,7 @@ def record_rejected(
         return None
     if not isinstance(obj.get("id"), str):
         return None
-    # NOTE: only the id needs to be sound to record the failure under it.
+    # Only the id needs to be sound to record the failure under it.
     try:
         resource_id = str(uuid.UUID(obj["id"]))
     except ValueError:
@@ -274,7 +276,7 @@ def record_rejected(
         "volume",
         id=resource_id,
         service=service,
-        # NOTE: only storable text; the host may be what was wrong.
+        # Only storable text; the host may be what was wrong.
         host=str(obj.get("host"))[:255].encode("utf-8", "replace").decode(),
         pool=None,
         size=size if isinstance(size, int) and not isinstance(size, bool) else 0,

@@ -18,33 +18,15 @@ __all__ = [
     "delete_volume",
     "extend_volume",
     "manage_existing",
-    "model_fields",
     "revert_to_snapshot",
     "rollback_manage_existing",
 ]
 
 LOG = logging.getLogger(__name__)
 
-MODEL_FIELDS = ("provider_location", "provider_auth")
 DELETABLE = frozenset(
     {"available", "error", "error_deleting", "error_extending", "deleting", "creating"}
 )
-
-
-def model_fields(
-    op: Operation, update: Any, allowed: tuple[str, ...] = MODEL_FIELDS
-) -> dict[str, Any]:
-    """The parts of a driver's model update the worker keeps."""
-    if not update:
-        return {}
-    if not isinstance(update, dict):
-        raise exception.VolumeBackendAPIException(
-            data=f"driver returned {type(update).__name__} as a model update"
-        )
-    unknown = sorted(set(update) - set(allowed))
-    if unknown:
-        LOG.debug("[%s] Ignoring model update keys %s", op.request_id, unknown)
-    return {k: v for k, v in update.items() if k in allowed}
 
 
 def _settled_status(volume: Volume) -> str:
@@ -110,7 +92,7 @@ async def create_volume(op: Operation) -> None:
         update = await _create_from_image(op, volume)
     else:
         update = await op.call(op.driver.create_volume, volume)
-    await op.finish(status="available", **model_fields(op, update))
+    await op.finish(status="available", **op.model_update(update))
 
 
 async def delete_volume(op: Operation) -> None:
@@ -199,7 +181,7 @@ async def manage_existing(op: Operation) -> None:
     size = int(await op.call(op.driver.manage_existing_get_size, volume, ref))
     volume = volume.replace(size=size)
     update = await op.call(op.driver.manage_existing, volume, ref)
-    await op.finish(status="available", size=size, **model_fields(op, update))
+    await op.finish(status="available", size=size, **op.model_update(update))
 
 
 async def copy_volume_to_image(op: Operation) -> None:

@@ -9,7 +9,11 @@ crash.
 
 This is the one module that reaches into oslo.messaging's AMQP driver
 (private API): it reuses the driver's connection, consumers, reply and
-reconnect logic and changes only when the acknowledgement happens.
+reconnect logic and changes only when the acknowledgement happens. It also
+opens the fanout-only listener a scheduler uses (:mod:`volworker.scheduler`),
+which oslo has no public API for. Every private name used here is listed in
+:data:`PRIVATE_API`; a unit test fails when an oslo.messaging release drops
+one, so an upgrade breaks in CI, not in production.
 """
 
 from __future__ import annotations
@@ -22,9 +26,44 @@ import oslo_messaging
 from oslo_messaging._drivers import amqpdriver
 from oslo_messaging._drivers import common as rpc_common
 
-__all__ = ["Delivery", "Listener", "open_listener"]
+__all__ = [
+    "PRIVATE_API",
+    "Delivery",
+    "FanoutListener",
+    "Listener",
+    "open_fanout_listener",
+    "open_listener",
+]
 
 LOG = logging.getLogger(__name__)
+
+#: oslo.messaging's private names this module relies on: (object, attribute)
+#: for classes and modules, and the attributes their instances carry.
+PRIVATE_API: dict[str, tuple[str, ...]] = {
+    "oslo_messaging._drivers.common": ("PURPOSE_LISTEN",),
+    "oslo_messaging._drivers.amqpdriver": (
+        "AMQPDriverBase",
+        "AMQPIncomingMessage",
+        "AMQPListener",
+        "RpcAMQPListener",
+    ),
+    "AMQPDriverBase": ("_get_connection", "_get_exchange"),
+    "AMQPListener": ("__call__", "poll", "stop", "cleanup", "use_cache"),
+    "RpcAMQPListener": ("message_cls",),
+    "AMQPIncomingMessage": ("acknowledge", "reply"),
+    # set on instances: a transport, a listener, a connection, a message
+    "Transport instance": ("_driver",),
+    "AMQPListener instance": ("_shutoff", "incoming", "_message_operations_handler"),
+    "Connection instance": ("declare_topic_consumer", "declare_fanout_consumer"),
+    "AMQPIncomingMessage instance": (
+        "message",
+        "ctxt",
+        "msg_id",
+        "orig_msg_id",
+        "unique_id",
+        "_message_operations_handler",
+    ),
+}
 
 
 class Delivery(amqpdriver.AMQPIncomingMessage):
@@ -41,7 +80,7 @@ class Delivery(amqpdriver.AMQPIncomingMessage):
             try:
                 raw.acknowledge()
             except Exception as exc:
-                # NOTE: the channel went away (a broker outage); the broker
+                # The channel went away (a broker outage); the broker
                 # redelivers the message and the journal drops the copy.
                 LOG.warning("Could not acknowledge message %s: %s", self.unique_id, exc)
 
@@ -50,7 +89,7 @@ class Delivery(amqpdriver.AMQPIncomingMessage):
     @property
     def is_call(self) -> bool:
         """Whether the sender waits for a reply."""
-        # NOTE: oslo gives every incoming message a msg_id, made up when the
+        # Oslo gives every incoming message a msg_id, made up when the
         # sender sent none; only the original one means a reply is awaited.
         return bool(self.orig_msg_id)
 
@@ -69,7 +108,7 @@ class Listener(amqpdriver.AMQPListener):
     def poll_batch(self, timeout: float, batch_size: int) -> list[Delivery]:
         """The requests at hand (up to ``batch_size``), waiting at most
         ``timeout`` seconds for the first one."""
-        # NOTE: oslo's batch polling waits for a full batch or the timeout;
+        # Oslo's batch polling waits for a full batch or the timeout;
         # take one, then only what has already arrived.
         batch = list(self.poll(timeout=timeout, batch_size=1))
         while batch and len(batch) < batch_size and self.incoming:
@@ -90,6 +129,39 @@ class Listener(amqpdriver.AMQPListener):
         self.cleanup()
 
 
+class FanoutListener(amqpdriver.RpcAMQPListener):
+    """oslo's RPC listener, bound to nothing but one topic's fanout."""
+
+    @property
+    def stopped(self) -> bool:
+        return bool(self._shutoff.is_set())
+
+
+def _amqp_driver(transport: oslo_messaging.Transport) -> Any:
+    driver: Any = transport._driver
+    if not isinstance(driver, amqpdriver.AMQPDriverBase):
+        raise TypeError(
+            "volworker needs an AMQP (rabbit://) transport, not "
+            f"{type(driver).__name__}"
+        )
+    return driver
+
+
+def open_fanout_listener(
+    transport: oslo_messaging.Transport, topic: str
+) -> FanoutListener:
+    """Consume only ``topic``'s fanout, on a queue of this listener's own.
+
+    oslo.messaging's RPC server would also consume the topic's shared queue
+    and take requests meant for others; it has no fanout-only listener.
+    """
+    driver = _amqp_driver(transport)
+    conn = driver._get_connection(rpc_common.PURPOSE_LISTEN)
+    listener = FanoutListener(driver, conn)
+    conn.declare_fanout_consumer(topic, listener)
+    return listener
+
+
 def open_listener(
     transport: oslo_messaging.Transport, topic: str, servers: Sequence[str]
 ) -> Listener:
@@ -98,12 +170,7 @@ def open_listener(
     The queues are those oslo.messaging's own RPC server declares for
     ``Target(topic, server)``, so any oslo.messaging client reaches them.
     """
-    driver: Any = transport._driver
-    if not isinstance(driver, amqpdriver.AMQPDriverBase):
-        raise TypeError(
-            "volworker needs an AMQP (rabbit://) transport, not "
-            f"{type(driver).__name__}"
-        )
+    driver = _amqp_driver(transport)
     conn = driver._get_connection(rpc_common.PURPOSE_LISTEN)
     listener = Listener(driver, conn)
     exchange = driver._get_exchange(oslo_messaging.Target(topic=topic))

@@ -138,7 +138,7 @@ class Dispatcher:
     ) -> None:
         """Send a call's answer from the senders's threads."""
         if error is not None:
-            # NOTE: only the contract's classes reach every caller by name.
+            # Only the contract's classes reach every caller by name.
             error = exception.contract_error(error)
             failure = (type(error), error, error.__traceback__)
             self._senders.send(delivery.msg_id, delivery.reply, failure=failure)

@@ -80,7 +80,7 @@ class RequestServer:
                 try:
                     self._handle(delivery)
                 except Exception:
-                    # NOTE: the message stays unacknowledged and returns to
+                    # The message stays unacknowledged and returns to
                     # the queue at the next connection.
                     LOG.exception("Dispatching %s failed", delivery.unique_id)
 

@@ -181,7 +181,7 @@ def volume(value: Any, ident: BackendIdentity, max_gb: int) -> dict[str, Any]:
         raise _fail(f"volume has more than one source: {', '.join(sources)}")
     for key in sources:
         if key == "image_id":
-            # NOTE: the contract's image id is any string; the image service
+            # The contract's image id is any string; the image service
             # decides what it names.
             result[key] = _text(raw[key], "volume.image_id")
         else:

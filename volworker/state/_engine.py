@@ -46,7 +46,7 @@ def create_engine(url: str | URL, *, sqlite_synchronous: str = "FULL") -> Engine
     url = sa.make_url(url)
     if url.get_backend_name() == "sqlite":
         return _sqlite_engine(url, sqlite_synchronous)
-    # NOTE: pre_ping replaces a connection the server dropped while it sat in
+    # Pre_ping replaces a connection the server dropped while it sat in
     # the pool, so a batch after an outage reconnects instead of failing.
     return sa.create_engine(url, pool_pre_ping=True, hide_parameters=True)
 
@@ -54,7 +54,7 @@ def create_engine(url: str | URL, *, sqlite_synchronous: str = "FULL") -> Engine
 def _set_wal(cursor: Any, attempts: int = 100) -> None:
     """Switch to WAL; retry while another process creates the database.
 
-    NOTE: changing the journal mode needs the database to itself, and SQLite
+    Changing the journal mode needs the database to itself, and SQLite
     does not wait busy_timeout for that while another connection is setting
     up the same new file: it answers "database is locked" at once.
     """
@@ -77,7 +77,7 @@ def _sqlite_engine(url: URL, synchronous: str) -> Engine:
         os.makedirs(parent, exist_ok=True)
         engine = sa.create_engine(url, hide_parameters=True)
     else:
-        # NOTE: an in-memory database lives as long as its one connection,
+        # An in-memory database lives as long as its one connection,
         # which the migrating thread and the store thread must share.
         engine = sa.create_engine(
             url,
@@ -88,7 +88,7 @@ def _sqlite_engine(url: URL, synchronous: str) -> Engine:
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        # NOTE: the sqlite3 module's own transaction handling ignores
+        # The sqlite3 module's own transaction handling ignores
         # SAVEPOINT and DDL; switch it off and send BEGIN ourselves (below).
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
@@ -102,7 +102,7 @@ def _sqlite_engine(url: URL, synchronous: str) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: sa.Connection) -> None:
-        # NOTE: IMMEDIATE takes the write lock at once: a transaction that
+        # IMMEDIATE takes the write lock at once: a transaction that
         # read first and writes later can no longer fail with SQLITE_BUSY
         # when another process holds the lock; it waits busy_timeout instead.
         connection.exec_driver_sql("BEGIN IMMEDIATE")

@@ -70,7 +70,7 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
         if value.tzinfo is None:
             raise ValueError(f"naive datetime {value!r}: give a timezone-aware one")
         value = value.astimezone(dt.UTC)
-        # NOTE: SQLite has no timezone type; its text always means UTC.
+        # SQLite has no timezone type; its text always means UTC.
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
     def process_result_value(
@@ -84,7 +84,7 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
 
 
 def _json() -> JSON:
-    # NOTE: none_as_null stores Python None as SQL NULL, not the JSON 'null'.
+    # None_as_null stores Python None as SQL NULL, not the JSON 'null'.
     return JSON(none_as_null=True)
 
 
@@ -95,7 +95,7 @@ class Base(DeclarativeBase):
 class _Resource:
     """Columns volumes and snapshots share."""
 
-    # NOTE: sort_order puts the shared columns around the class's own ones.
+    # Sort_order puts the shared columns around the class's own ones.
     id: Mapped[str] = mapped_column(String(36), primary_key=True, sort_order=-1)
     service: Mapped[str] = mapped_column(String(255), index=True, sort_order=-1)
     status: Mapped[str] = mapped_column(String(32), index=True)
@@ -197,7 +197,7 @@ def _attachment(value: AttachmentLike) -> objects.Attachment:
 class SnapshotRecord(_Resource, Base):
     __tablename__ = "snapshots"
 
-    # NOTE: no foreign key: the manager orders deletes (snapshots first).
+    # No foreign key: the manager orders deletes (snapshots first).
     volume_id: Mapped[str] = mapped_column(String(36), index=True)
 
     def to_dict(self) -> dict[str, Any]:

@@ -70,7 +70,7 @@ class _Item(Generic[T]):
     awaited: asyncio.Future[T] | None = None
 
 
-# NOTE: queued after the last item by stop(); the thread exits on it.
+# Queued after the last item by stop(); the thread exits on it.
 _STOP = None
 
 
@@ -209,7 +209,7 @@ class Store:
                 try:
                     self._run_batch(batch)
                 except Exception:
-                    # NOTE: the futures are settled already; keep serving.
+                    # The futures are settled already; keep serving.
                     LOG.exception("State store thread error after a batch")
         finally:
             self.engine.dispose()
@@ -231,7 +231,7 @@ class Store:
         return batch, False
 
     def _run_batch(self, batch: Sequence[_Item[Any]]) -> None:
-        # NOTE: a future cancelled while queued is skipped here.
+        # A future cancelled while queued is skipped here.
         live = [item for item in batch if item.future.set_running_or_notify_cancel()]
         if not live:
             return
@@ -246,9 +246,9 @@ class Store:
                 by_loop.setdefault(item.awaited.get_loop(), []).append(
                     (item.awaited, ok, value)
                 )
-        # NOTE: one wake-up of each awaiting loop per batch, not per item.
+        # One wake-up of each awaiting loop per batch, not per item.
         for loop, settled in by_loop.items():
-            # NOTE: a loop that has closed has nobody awaiting any more.
+            # A loop that has closed has nobody awaiting any more.
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(_settle, settled)
 
@@ -256,7 +256,7 @@ class Store:
         """Every item in one transaction without savepoints; None if any
         item (or the commit) failed and nothing was kept."""
         assert self._sessions is not None
-        # NOTE: items almost never fail, and a SAVEPOINT per item costs as
+        # Items almost never fail, and a SAVEPOINT per item costs as
         # much as the item; on a failure the batch is simply done again,
         # each item isolated (items only touch the database).
         try:
@@ -318,11 +318,11 @@ def _run_item(session: Session, work: Callable[[Session], Any]) -> tuple[bool, A
         with session.begin_nested():
             return True, work(session)
     except BaseException as exc:
-        # NOTE: like concurrent.futures, any error belongs to the item's
+        # Like concurrent.futures, any error belongs to the item's
         # future; the thread itself must go on serving.
         LOG.debug("State store work item %r failed: %s", work, exc)
         return False, exc
     finally:
-        # NOTE: items may write with plain SQL; no item may see rows an
+        # Items may write with plain SQL; no item may see rows an
         # earlier one loaded into the session's identity map.
         session.expunge_all()

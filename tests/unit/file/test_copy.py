@@ -83,7 +83,7 @@ def test_reflink_is_used_on_xfs(xfs_driver: FileDriver) -> None:
     clone = volume(driver, 2)
     driver.create_cloned_volume(clone, vol)
     assert driver.last_copy_method == copy.REFLINK
-    # NOTE: copies would take 128 MiB more; reflinks share the blocks.
+    # Copies would take 128 MiB more; reflinks share the blocks.
     assert before - _free_bytes(path) < 16 * MiB
     assert read(snapshot_path(driver, snap), 0, 64 * MiB) == read(path, 0, 64 * MiB)
     assert os.path.getsize(volume_path(driver, clone)) == 2 * GiB
@@ -151,7 +151,7 @@ def test_stale_temp_files_are_cleared_at_setup(
     busy = tmp / "volume-y.busy"
     busy.write_bytes(b"still being written")
     with open(busy, "rb") as held:
-        # NOTE: another process still writing holds the file's lock.
+        # Another process still writing holds the file's lock.
         fcntl.flock(held, fcntl.LOCK_EX)
         build()
         assert sorted(os.listdir(tmp)) == ["volume-y.busy"]

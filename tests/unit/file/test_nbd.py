@@ -216,7 +216,7 @@ def test_a_reused_pid_is_never_signalled(driver: FileDriver) -> None:
     _kill(pid)
     stranger = subprocess.Popen(["sleep", "60"])
     try:
-        # NOTE: as if the dead server's pid now belonged to another process.
+        # As if the dead server's pid now belonged to another process.
         with open(driver.exports.pid_file(export), "w") as f:
             f.write(str(stranger.pid))
         driver.terminate_connection(vol, CLIENT)

@@ -88,7 +88,7 @@ class Gate:
         self._release = threading.Event()
 
     def _hold(self, session: Session) -> None:
-        # NOTE: a real transaction, so that the gate's batch commits too.
+        # A real transaction, so that the gate's batch commits too.
         session.execute(sa.text("SELECT 1"))
         self._entered.set()
         if not self._release.wait(30):

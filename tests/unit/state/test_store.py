@@ -104,7 +104,7 @@ def test_queued_items_share_one_transaction(
         futures = [store.submit(_add(volume_fields())) for _ in range(50)]
     for future in futures:
         future.result(timeout=30)
-    # NOTE: one for the gate's own batch, one for all fifty.
+    # One for the gate's own batch, one for all fifty.
     assert len(commits) == 2
 
 
@@ -144,7 +144,7 @@ def test_a_failing_item_fails_alone(store: Store, call: Any, gate: Any) -> None:
         futures[2].result(timeout=30)
     assert futures[3].result(timeout=30)["id"] == second["id"]
     assert len(commits) == 2
-    # NOTE: the broken item's update was rolled back with its savepoint.
+    # The broken item's update was rolled back with its savepoint.
     assert call(_get(first["id"]))["status"] == "available"
 
 
@@ -163,7 +163,7 @@ def _commit_breaker(store: Store) -> Callable[[Session], None]:
 
         return breaker
 
-    # NOTE: SQLite checks deferred foreign keys at COMMIT, when enabled.
+    # SQLite checks deferred foreign keys at COMMIT, when enabled.
     sa.event.listen(
         store.engine,
         "connect",
@@ -279,7 +279,7 @@ def test_sqlite_uses_wal_and_the_synchronous_option(tmp_path: Any) -> None:
     finally:
         store.stop()
     assert os.path.exists(path)
-    # NOTE: synchronous NORMAL is 1, FULL is 2.
+    # Synchronous NORMAL is 1, FULL is 2.
     assert pragmas[0] == "wal"
     assert pragmas[1] == 1
     assert pragmas[2] > 0

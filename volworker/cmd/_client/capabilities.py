@@ -141,7 +141,7 @@ def _capabilities(session: Session, args: argparse.Namespace) -> int:
         arrived.set()
 
     topic = _scheduler_topic(args)
-    api = session.api  # NOTE: first, for its check that the broker answers
+    api = session.api  # First, for its check that the broker answers
     transport = oslo_messaging.get_rpc_transport(cfg.CONF, url=session.settings.url)
     try:
         with CapabilityListener(transport, view, topic=topic, on_update=on_update):

@@ -47,7 +47,7 @@ def _contract_name(exc: BaseException) -> str:
 def remote_error_line(exc: BaseException) -> str:
     """``Name: message`` for an error the worker raised, without its trace."""
     if isinstance(exc, exception.VolworkerError):
-        # NOTE: str() of a remote error carries the worker's traceback;
+        # Str() of a remote error carries the worker's traceback;
         # ``msg`` is the message alone.
         return f"{_contract_name(exc)}: {exc.msg}"
     if isinstance(exc, oslo_messaging.RemoteError):

@@ -70,7 +70,7 @@ def _manage_snapshot(session: Session, args: argparse.Namespace) -> int:
 def _manage(session: Session, args: argparse.Namespace) -> int:
     if args.snapshot_of:
         return _manage_snapshot(session, args)
-    # NOTE: the contract's volume needs a size; the worker replaces it with
+    # The contract's volume needs a size; the worker replaces it with
     # the size of what it adopts.
     volume = new_volume(session, args, size=1)
     session.api.manage_existing(volume, _reference(args))

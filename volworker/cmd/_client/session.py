@@ -36,7 +36,7 @@ def check_server(value: str) -> str:
 def _check_broker(url: str, timeout: float) -> None:
     """Fail fast, naming the broker, when none of its hosts takes a connection.
 
-    NOTE: oslo.messaging retries the connection of a call's reply queue for
+    Oslo.messaging retries the connection of a call's reply queue for
     ever whatever ``retry`` says; without this a CLI would hang silently.
     """
     parsed = oslo_messaging.TransportURL.parse(cfg.CONF, url)

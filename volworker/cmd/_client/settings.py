@@ -34,7 +34,7 @@ URL_ENV = "VOLWORKER_TRANSPORT_URL"
 HOST_ENV = "VOLWORKER_HOST"
 TOPIC_ENV = "VOLWORKER_TOPIC"
 
-# NOTE: the names and meaning of the worker's options; registered on a
+# The names and meaning of the worker's options; registered on a
 # private ConfigOpts that only reads them, so the worker's modules (and
 # their imports) stay out of the client.
 _file_opts = [
@@ -59,7 +59,7 @@ def _read_config(path: str) -> cfg.ConfigOpts:
     conf.register_opts(_file_opts)
     try:
         conf(args=[], default_config_files=[path], default_config_dirs=[])
-        # NOTE: the global CONF reads the file too, so that its
+        # The global CONF reads the file too, so that its
         # [oslo_messaging_*] sections (TLS, heartbeats) shape the transport.
         cfg.CONF(args=[], default_config_files=[path], default_config_dirs=[])
     except cfg.Error as exc:

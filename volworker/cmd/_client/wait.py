@@ -73,7 +73,7 @@ def _updated(record: Record, before: dict[str, Any]) -> bool:
 def changed(before: dict[str, Any]) -> Callable[[Record], bool]:
     """Settled again (or failed) since ``before``: the operation is over.
 
-    NOTE: an object may be in an error status already before the request;
+    An object may be in an error status already before the request;
     only an update since then says anything about this request.
     """
 

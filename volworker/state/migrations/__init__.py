@@ -32,7 +32,7 @@ LOG = logging.getLogger(__name__)
 HEAD_REVISION = "0002"
 SCRIPT_LOCATION = os.path.dirname(os.path.abspath(__file__))
 
-# NOTE: any fixed number; members of a cluster serialise their upgrades on it.
+# Any fixed number; members of a cluster serialise their upgrades on it.
 _PG_LOCK_KEY = 0x766F6C776B72  # "volwkr"
 
 
@@ -70,12 +70,12 @@ def upgrade(engine: Engine) -> None:
 
     with engine.begin() as conn:
         if conn.dialect.name == "postgresql":
-            # NOTE: members starting together must not both create tables;
+            # Members starting together must not both create tables;
             # the lock lasts until this transaction ends.
             conn.execute(
                 sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY}
             )
-        # NOTE: on SQLite, BEGIN IMMEDIATE already made this exclusive.
+        # On SQLite, BEGIN IMMEDIATE already made this exclusive.
         command.upgrade(alembic_config(conn), "head")
     LOG.info(
         "State database upgraded from %s to %s in %.3fs",

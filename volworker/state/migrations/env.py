@@ -18,7 +18,7 @@ config = context.config
 target_metadata = models.Base.metadata
 
 if config.config_file_name and config.attributes.get("connection") is None:
-    # NOTE: only the alembic command configures logging; the worker has its own.
+    # Only the alembic command configures logging; the worker has its own.
     fileConfig(config.config_file_name, disable_existing_loggers=False)
 
 
@@ -26,7 +26,7 @@ def _run(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
-        # NOTE: SQLite alters a table by copying it; batch mode does that.
+        # SQLite alters a table by copying it; batch mode does that.
         render_as_batch=True,
     )
     with context.begin_transaction():
