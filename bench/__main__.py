@@ -51,7 +51,7 @@ from bench import (  # noqa: E402
     startup,
 )
 from bench.broker import BROKER, purge_queues, queue_depth  # noqa: E402
-from tests.functional.listen import VHOST  # noqa: E402
+from volworker.testing.listen import VHOST  # noqa: E402
 
 #: sizes of each figure: (full run, --quick)
 SIZES: dict[str, tuple[Any, Any]] = {

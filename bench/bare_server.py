@@ -1,7 +1,7 @@
 """The floor: a bare oslo.messaging RPC server doing only the messaging work.
 
 Run as a process (``python -m bench.bare_server --config-file FILE``) on a
-config written by :class:`tests.functional.worker.Worker` (its
+config written by :class:`volworker.testing.worker.Worker` (its
 ``transport_url``, ``host`` and ``volume_topic``), it serves
 ``Target(topic=<volume_topic>, server=<host>@<backend>)`` with the threading
 executor and the default ``executor_thread_pool_size``, and:
@@ -36,7 +36,7 @@ from typing import Any
 import oslo_messaging
 from oslo_config import cfg
 
-from tests.functional.worker import Worker
+from volworker.testing.worker import Worker
 
 __all__ = ["BareServer"]
 

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 import amqp.exceptions
 import kombu
 
-from tests.functional.listen import BROKER
+from volworker.testing.listen import BROKER
 
 __all__ = ["BROKER", "delete_queues", "purge_queues", "queue_depth"]
 

@@ -16,7 +16,7 @@ from bench import report
 from bench.create import send_creates
 from bench.rounds import by_notifications, drain, session
 from bench.summary import ratio, summary
-from tests.functional.worker import Worker
+from volworker.testing.worker import Worker
 
 __all__ = ["run"]
 

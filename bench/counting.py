@@ -1,7 +1,7 @@
 """Counting notifications the way a consumer sees them, cheaply.
 
 :class:`EventCounter` is the functional tests' collector
-(:class:`tests.functional.listen.Collector`: a private queue bound to
+(:class:`volworker.testing.listen.Collector`: a private queue bound to
 ``notifications.*`` on the ``openstack`` exchange) that keeps, instead of
 every message, a count per event type and the envelope timestamps: the time
 the *publisher* stamped on each notification as it sent it. Rates are taken
@@ -19,7 +19,7 @@ from typing import Any
 
 import kombu
 
-from tests.functional.listen import Collector, _unwrap
+from volworker.testing.listen import Collector, _unwrap
 
 __all__ = ["EventCounter"]
 

@@ -35,8 +35,8 @@ from bench.rounds import (
     session,
 )
 from bench.summary import ratio, summary
-from tests.functional.listen import BROKER
-from tests.functional.worker import Worker
+from volworker.testing.listen import BROKER
+from volworker.testing.worker import Worker
 
 __all__ = ["collector_ceiling", "run", "send_creates"]
 

@@ -25,7 +25,7 @@ from bench.rounds import Session, session
 from bench.snapshot_clone import GiB, _fill, _full_copy
 from bench.summary import ratio, summary
 from tests.contract.xfs import mounted_xfs
-from tests.functional.worker import Worker
+from volworker.testing.worker import Worker
 
 __all__ = ["run"]
 

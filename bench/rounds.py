@@ -31,8 +31,8 @@ from typing import Any
 from bench.broker import delete_queues
 from bench.counting import EventCounter
 from bench.cpu import Spent, spent
-from tests.functional.worker import RABBIT_URL, Worker
 from volworker.rpc.rpcapi import VolumeAPI
+from volworker.testing.worker import RABBIT_URL, Worker
 
 __all__ = [
     "Round",

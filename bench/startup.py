@@ -13,7 +13,7 @@ from bench.bare_server import BareServer
 from bench.create import fake_worker
 from bench.rounds import session
 from bench.summary import ratio, summary
-from tests.functional.worker import Worker
+from volworker.testing.worker import Worker
 
 __all__ = ["run"]
 

@@ -17,8 +17,8 @@ import pytest
 from tests.conftest import require_service
 from tests.deploy.conftest import ROOT, require_tool
 from tests.deploy.units import Unit, UnitProcess, venv_bin
-from tests.functional.worker import render_config
 from volworker import opts
+from volworker.testing.worker import render_config
 
 SYSTEMD = ROOT / "etc" / "systemd"
 SERVICE = SYSTEMD / "volworker@.service"

@@ -19,7 +19,7 @@ import pytest
 from tests.conftest import require_root, require_service
 from tests.deploy.conftest import ROOT, require_tool
 from tests.deploy.units import Unit
-from tests.functional.worker import RABBIT_URL, render_config
+from volworker.testing.worker import RABBIT_URL, render_config
 
 SYSTEMD = ROOT / "etc" / "systemd"
 BOOT_TIMEOUT = 300

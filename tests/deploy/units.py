@@ -12,7 +12,7 @@ import subprocess
 import sys
 from typing import Any
 
-from tests.functional.worker import Worker
+from volworker.testing.worker import Worker
 
 #: the environment systemd gives a system service before the unit's own
 SYSTEMD_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin"

@@ -16,7 +16,7 @@ from typing import Any
 
 import kombu
 
-from tests.functional.listen import BROKER
+from volworker.testing.listen import BROKER
 
 __all__ = ["RawPublisher", "envelope", "request"]
 

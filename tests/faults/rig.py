@@ -11,7 +11,7 @@ from typing import Any
 from tests.faults.audit import Findings, Journal, account, check_disk, check_model
 from tests.faults.load import CallOutcome, Model, Op
 from tests.faults.tally import Tally
-from tests.functional.worker import Worker
+from volworker.testing.worker import Worker
 
 __all__ = [
     "BACKEND",

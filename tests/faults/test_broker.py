@@ -39,9 +39,9 @@ from tests.faults.rig import (
     wait_for,
 )
 from tests.faults.tally import Tally
-from tests.functional.worker import Worker
 from volworker.rpc.rpcapi import VolumeAPI
 from volworker.scheduler import CapabilityListener, PoolView
+from volworker.testing.worker import Worker
 
 OUTAGE = 30.0
 OPERATIONS = 260

@@ -27,8 +27,8 @@ from tests.faults.rig import (
     wait_for,
 )
 from tests.faults.tally import Tally
-from tests.functional.worker import Worker
 from volworker.rpc.rpcapi import VolumeAPI
+from volworker.testing.worker import Worker
 
 
 @pytest.fixture

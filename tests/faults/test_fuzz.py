@@ -37,10 +37,10 @@ from tests.faults.rig import (
     wait_for,
 )
 from tests.faults.tally import Tally
-from tests.functional.listen import BROKER, Notifications
-from tests.functional.worker import Worker
 from volworker.manager.actions import commands
 from volworker.rpc.rpcapi import VolumeAPI
+from volworker.testing.listen import BROKER, Notifications
+from volworker.testing.worker import Worker
 
 EXAMPLES = 150
 CALL_TIMEOUT = 10

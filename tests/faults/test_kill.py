@@ -32,8 +32,8 @@ from tests.faults.rig import (
     wait_for,
 )
 from tests.faults.tally import Tally
-from tests.functional.worker import Worker
 from volworker.rpc.rpcapi import VolumeAPI
+from volworker.testing.worker import Worker
 
 ROUNDS = 5
 OPS_PER_ROUND = 220

@@ -35,9 +35,9 @@ from tests.faults.rig import (
     wait_for,
 )
 from tests.faults.tally import Tally
-from tests.functional.listen import Notifications
-from tests.functional.worker import Worker
 from volworker.rpc.rpcapi import VolumeAPI
+from volworker.testing.listen import Notifications
+from volworker.testing.worker import Worker
 
 MiB = 1024**2
 #: (pattern, offset, length) written to the data volume before the fault

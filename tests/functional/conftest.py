@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from tests.conftest import require_service
-from tests.functional.listen import Notifications
-from tests.functional.worker import RABBIT_URL, Worker
 from volworker.rpc.rpcapi import VolumeAPI
+from volworker.testing.listen import Notifications
+from volworker.testing.worker import RABBIT_URL, Worker
 
 
 @pytest.fixture(autouse=True)

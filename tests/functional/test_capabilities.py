@@ -20,14 +20,14 @@ import pytest
 from oslo_config import cfg
 
 from tests.functional.conftest import new_volume
-from tests.functional.listen import Collector, _unwrap
 from tests.functional.test_client import client as run_client
 from tests.functional.test_client import ok, rows
 from tests.functional.test_lifecycle import wait_status
-from tests.functional.worker import RABBIT_URL, Worker
 from volworker import exception
 from volworker.rpc.rpcapi import VolumeAPI
 from volworker.scheduler import CapabilityListener, PoolView, wait_for
+from volworker.testing.listen import Collector, _unwrap
+from volworker.testing.worker import RABBIT_URL, Worker
 
 #: Every field design.md lists for each pool.
 POOL_FIELDS = {

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.functional.worker import RABBIT_URL, Worker
+from volworker.testing.worker import RABBIT_URL, Worker
 
 GiB = 1024**3
 UNKNOWN_ID = "00000000-0000-4000-8000-000000000000"

@@ -16,10 +16,10 @@ import sqlalchemy as sa
 
 from tests.conftest import require_service
 from tests.functional.conftest import new_snapshot, new_volume
-from tests.functional.listen import Notifications
-from tests.functional.worker import Worker
 from tests.unit.state.conftest import pg_url  # noqa: F401 - a fixture
 from volworker.rpc.rpcapi import VolumeAPI
+from volworker.testing.listen import Notifications
+from volworker.testing.worker import Worker
 
 VOLUMES = 8
 SNAPSHOTS_PER_VOLUME = 4

@@ -13,11 +13,11 @@ import oslo_messaging
 import pytest
 
 from tests.functional.conftest import new_snapshot, new_volume
-from tests.functional.listen import Notifications
 from tests.functional.test_lifecycle import wait_status
-from tests.functional.worker import Worker
 from volworker import exception
 from volworker.rpc.rpcapi import VolumeAPI
+from volworker.testing.listen import Notifications
+from volworker.testing.worker import Worker
 
 FAULTY = {
     "volume_driver": "fake",

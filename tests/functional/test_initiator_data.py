@@ -10,8 +10,8 @@ from typing import Any
 
 from tests.functional.conftest import new_volume
 from tests.functional.test_lifecycle import wait_status
-from tests.functional.worker import Worker
 from volworker.rpc.rpcapi import VolumeAPI
+from volworker.testing.worker import Worker
 
 
 def _attach(api: VolumeAPI, worker: Worker, backend: str, initiator: str) -> Any:

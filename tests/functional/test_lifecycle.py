@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 
 from tests.functional.conftest import new_snapshot, new_volume
-from tests.functional.listen import Notifications
-from tests.functional.worker import Worker
 from volworker import exception
 from volworker.rpc.rpcapi import VolumeAPI
+from volworker.testing.listen import Notifications
+from volworker.testing.worker import Worker
 
 
 def _backends(kind: str, tmp_path: pathlib.Path) -> dict[str, dict[str, Any]]:

@@ -13,10 +13,10 @@ from collections.abc import Callable
 import kombu
 
 from tests.functional.conftest import new_volume
-from tests.functional.listen import BROKER
 from tests.functional.test_lifecycle import wait_status
-from tests.functional.worker import Worker
 from volworker.rpc.rpcapi import VolumeAPI
+from volworker.testing.listen import BROKER
+from volworker.testing.worker import Worker
 
 
 def _queued(queue_name: str) -> int:

@@ -10,10 +10,10 @@ import oslo_messaging
 import pytest
 
 from tests.functional.conftest import new_volume
-from tests.functional.listen import Notifications
 from tests.functional.test_lifecycle import wait_status
-from tests.functional.worker import Worker
 from volworker.rpc.rpcapi import VolumeAPI
+from volworker.testing.listen import Notifications
+from volworker.testing.worker import Worker
 
 
 def test_kill_during_work_then_restart_finishes_everything(

@@ -12,10 +12,10 @@ import pytest
 
 from tests.conftest import require_tool
 from tests.functional.conftest import new_volume
-from tests.functional.worker import Worker
 from tests.unit.state.conftest import pg_url  # noqa: F401 - a fixture
 from volworker import exception
 from volworker.rpc.rpcapi import VolumeAPI
+from volworker.testing.worker import Worker
 
 
 def _rabbitmqctl(*args: str) -> None:

@@ -9,10 +9,10 @@ from collections.abc import Callable
 import pytest
 
 from tests.functional.conftest import new_volume
-from tests.functional.listen import Notifications
 from tests.functional.test_lifecycle import wait_status
-from tests.functional.worker import Worker
 from volworker.rpc.rpcapi import VolumeAPI
+from volworker.testing.listen import Notifications
+from volworker.testing.worker import Worker
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])

@@ -18,8 +18,8 @@ import pytest
 from oslo_config import cfg
 
 from tests.conftest import require_service
-from tests.functional.worker import RABBIT_URL
 from volworker.rpc import _amqp
+from volworker.testing.worker import RABBIT_URL
 
 CLASSES = {"AMQPDriverBase", "AMQPListener", "RpcAMQPListener", "AMQPIncomingMessage"}
 

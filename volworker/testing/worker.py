@@ -16,8 +16,8 @@ from typing import Any
 
 import kombu
 
-from tests.functional.listen import BROKER as BROKER_URL
-from tests.functional.listen import VHOST
+from volworker.testing.listen import BROKER as BROKER_URL
+from volworker.testing.listen import VHOST
 
 RABBIT_URL = "rabbit://guest:guest@127.0.0.1:5672/" + VHOST
 
