@@ -23,11 +23,12 @@ from oslo_config import cfg
 from volworker import exception, systemd
 from volworker.capabilities import Publisher
 from volworker.context import RequestContext
+from volworker.coordination import Coordination
 from volworker.driver import VolumeDriver, loader
 from volworker.image import ImageService
-from volworker.locks import Locks
 from volworker.manager.core import Manager
 from volworker.manager.runtime import Runtime
+from volworker.manager.takeover import Watch
 from volworker.notify import Notifications
 from volworker.rpc.dispatcher import Dispatcher
 from volworker.rpc.endpoint import Endpoint
@@ -90,23 +91,25 @@ def register_opts(conf: cfg.ConfigOpts) -> None:
 class Shared:
     """What the backends of one process share."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - what the backends share
         self,
         conf: cfg.ConfigOpts,
         *,
+        incarnation: str,
         transport: oslo_messaging.Transport,
         notification_transport: oslo_messaging.Transport,
         store: Store,
-        locks: Locks,
+        coordination: Coordination,
         senders: Senders,
         executor: concurrent.futures.ThreadPoolExecutor,
         image_service: ImageService,
     ) -> None:
         self.conf = conf
+        self.incarnation = incarnation
         self.transport = transport
         self.notification_transport = notification_transport
         self.store = store
-        self.locks = locks
+        self.coordination = coordination
         self.senders = senders
         self.executor = executor
         self.image_service = image_service
@@ -172,7 +175,7 @@ class Backend:
         conf = self.shared.conf
         shared = self.shared
         if not self.cluster:
-            await self._blocking(shared.locks.claim_service, self.host)
+            await self._blocking(shared.coordination.claim_service, self.host)
         servers = [self.host] + ([self.cluster] if self.cluster else [])
         server = RequestServer(shared.transport, conf.volume_topic, servers)
         self.server = server
@@ -204,9 +207,23 @@ class Backend:
         )
         self.publisher = publisher
         await publisher.first_report()
+        owner = f"{self.host}/{shared.incarnation}"
+        watch = None
+        if self.cluster:
+            watch = Watch(
+                coordination=shared.coordination,
+                store=shared.store,
+                executor=shared.executor,
+                group=self.cluster,
+                service=self.service,
+                owner=owner,
+            )
+            # In the group before anything is recovered or consumed: from
+            # now on the others see this member alive.
+            await watch.join()
         runtime = Runtime(
             service=self.service,
-            owner=self.host,
+            owner=owner,
             driver=driver,
             store=shared.store,
             notifications=Notifications(
@@ -215,24 +232,22 @@ class Backend:
             images=shared.image_service,
             executor=shared.executor,
             capabilities=publisher,
+            cluster=None if watch is None else watch.view,
         )
         manager = Manager(
             runtime,
-            locks=shared.locks,
+            locks=shared.coordination,
             max_concurrent=conf.max_concurrent_operations,
             journal_retention=datetime.timedelta(
                 days=conf.database.journal_retention_days
             ),
+            member=self.host if self.cluster else None,
+            watch=watch,
         )
         manager.start()
         self.manager = manager
         recovered = await manager.recover()
-        if self.cluster:
-            # Exports live on the member that made them; a member cannot
-            # tell which of a shared backend's exports are its own.
-            LOG.info("Backend %s is clustered: exports are not restored", self.name)
-        else:
-            manager.restore_exports()
+        manager.restore_exports()
         if recovered:
             LOG.info(
                 "Backend %s: %d journaled operation(s) to finish", self.name, recovered
@@ -242,6 +257,7 @@ class Backend:
         )
         await self._blocking(server.start, dispatcher)
         await publisher.start()
+        manager.watch_cluster()
         LOG.info(
             "Backend %s ready: driver %s %s, pools %s",
             self.name,

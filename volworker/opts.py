@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from oslo_config import cfg
 
-from volworker import backend, capabilities, image, locks, service
+from volworker import backend, capabilities, coordination, image, service
 from volworker.driver import config as driver_config
 from volworker.state import options as state_options
 
@@ -22,7 +22,7 @@ def register_all(conf: cfg.ConfigOpts) -> None:
     backend.register_opts(conf)
     capabilities.register_opts(conf)
     image.register_opts(conf)
-    locks.register_opts(conf)
+    coordination.register_opts(conf)
     state_options.register_opts(conf)
 
 
@@ -37,7 +37,7 @@ def list_opts() -> list[tuple[str | None, list[cfg.Opt]]]:
             ],
         ),
         (driver_config.BACKEND_DEFAULTS_GROUP, list(driver_config.backend_opts)),
-        ("coordination", list(locks.coordination_opts)),
+        ("coordination", list(coordination.coordination_opts)),
         (state_options.GROUP, list(state_options.database_opts)),
         ("image", list(image.image_opts)),
     ]

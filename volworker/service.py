@@ -13,14 +13,15 @@ import concurrent.futures
 import logging
 import signal
 import socket
+import uuid
 
 import oslo_messaging
 from oslo_config import cfg
 
 from volworker import systemd
 from volworker.backend import Backend, Shared
+from volworker.coordination import Coordination
 from volworker.image import LocalImageService
-from volworker.locks import Locks
 from volworker.senders import Senders
 from volworker.state.store import Store
 
@@ -96,18 +97,24 @@ class Service:
             max_workers=conf.max_concurrent_operations * len(self.names) + 8,
             thread_name_prefix="worker",
         )
+        # Every start is a new incarnation of this worker: what the journal
+        # holds for an older one is re-owned, so an incarnation that was
+        # taken over (or is not quite dead) can record nothing any more.
+        incarnation = uuid.uuid4().hex[:12]
         return Shared(
             conf,
+            incarnation=incarnation,
             transport=oslo_messaging.get_rpc_transport(conf),
             notification_transport=oslo_messaging.get_notification_transport(conf),
             store=Store.from_conf(conf),
-            locks=Locks(
+            coordination=Coordination(
                 conf.coordination.backend_url,
-                conf.host,
+                f"{conf.host}/{incarnation}",
                 "volworker",
                 conf.coordination.lock_timeout,
                 executor,
                 per_volume=bool(conf.cluster),
+                member_timeout=conf.coordination.member_timeout,
             ),
             senders=Senders(conf.sender_threads),
             executor=executor,
@@ -141,12 +148,12 @@ class Service:
         )
         shared = self._shared()
         await loop.run_in_executor(shared.executor, shared.store.start)
-        await loop.run_in_executor(shared.executor, shared.locks.start)
+        await loop.run_in_executor(shared.executor, shared.coordination.start)
         shared.senders.start()
         try:
             return await self._serve(shared)
         finally:
-            await loop.run_in_executor(shared.executor, shared.locks.stop)
+            await loop.run_in_executor(shared.executor, shared.coordination.stop)
             shared.senders.stop(timeout=10)
             await loop.run_in_executor(shared.executor, shared.store.stop)
             shared.transport.cleanup()

@@ -284,6 +284,9 @@ class FileDriver(ManageMethods):
         ):
             return self.exports.connect(volume_id, client, fd).connection_info()
 
+    def exports_survive_worker(self) -> bool:
+        return bool(self.configuration.file_shared_storage)
+
     @backend_call
     def terminate_connection(
         self, volume: Volume, connector: dict[str, Any] | None, **kwargs: Any

@@ -18,6 +18,14 @@ file_opts: list[cfg.Opt] = [
         "are reflinks when the filesystem supports them (XFS with "
         "reflink=1, btrfs) and sparse copies otherwise.",
     ),
+    cfg.BoolOpt(
+        "file_shared_storage",
+        default=False,
+        help="The pools are on storage every member of a cluster mounts at "
+        "the same paths (NFS, CephFS): when a member dies, the member that "
+        "takes over its work exports its attached volumes again. Without "
+        "it, a dead member's attachments are declared lost.",
+    ),
     cfg.HostAddressOpt(
         "nbd_host",
         default="127.0.0.1",

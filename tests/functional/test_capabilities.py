@@ -175,7 +175,12 @@ def test_first_report_right_after_ready_has_every_field(
         assert pool["max_over_subscription_ratio"] == 20.0
 
     api = client(worker)
-    assert api.get_capabilities(worker.server("b1")) == caps
+    answered = api.get_capabilities(worker.server("b1"))
+    # A member of a cluster also says who is in it.
+    members = answered.pop("cluster")["members"]
+    assert answered == caps
+    assert [(m["alive"], m["operations"]) for m in members] == [(True, 0)]
+    assert members[0]["owner"].startswith(f"{worker.server('b1')}/")
     fresh = api.get_capabilities(worker.server("b1"), discover=True)
     assert [p["pool_name"] for p in fresh["pools"]] == ["a", "b"]
     assert len(reports.all()) == 1  # discovering publishes nothing

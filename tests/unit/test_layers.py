@@ -124,7 +124,7 @@ def test_no_module_imports_one_that_imports_it_back() -> None:
                 "volworker.driver",
                 "volworker.exception",
                 "volworker.image",
-                "volworker.locks",
+                "volworker.coordination",
                 "volworker.notify",
                 "volworker.objects",
                 "volworker.ordering",

@@ -264,6 +264,15 @@ class VolumeDriver(abc.ABC):
         worker stores them and removes the field before replying.
         """
 
+    def exports_survive_worker(self) -> bool:
+        """Whether another worker serving this backend (a member of the
+        same cluster) can export this worker's attachments once this one is
+        gone: true when the data path does not run on the worker's own
+        host (the storage is shared by every member, or clients reach the
+        backend directly). Otherwise a dead member's attachments are lost.
+        """
+        return False
+
     @abc.abstractmethod
     def terminate_connection(
         self, volume: Volume, connector: dict[str, Any] | None, **kwargs: Any

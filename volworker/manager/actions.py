@@ -12,12 +12,11 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping
 
-from volworker.manager import connections, queries, snapshots, volumes
+from volworker.manager import connections, queries, snapshots, transitions, volumes
 from volworker.manager.operation import Command
 from volworker.manager.queries import Query
 from volworker.manager.request import Request
 from volworker.manager.runtime import Runtime
-from volworker.state import records
 
 __all__ = ["ACTIONS", "Action", "commands", "volumes_touched"]
 
@@ -93,20 +92,9 @@ def commands() -> dict[str, Command]:
 
 
 async def volumes_touched(runtime: Runtime, request: Request) -> set[str]:
-    """The volumes a command touches: its place in line and its locks."""
-    if "snapshot" in request.args:
-        return {request.args["snapshot"]["volume_id"]}
-    volume = request.args["volume"]
-    keys = {volume["id"]}
-    if request.action == "create_volume":
-        if volume.get("source_volid"):
-            keys.add(volume["source_volid"])
-        elif volume.get("snapshot_id"):
-            source = await runtime.db(
-                functools.partial(
-                    records.snapshot_volume_id, snapshot_id=volume["snapshot_id"]
-                )
-            )
-            if source:
-                keys.add(source)
-    return keys
+    """The volumes a command touches (see transitions.volumes_touched)."""
+    if transitions.needs_lookup(request):
+        return await runtime.db(
+            functools.partial(transitions.volumes_touched, request=request)
+        )
+    return transitions.volumes_touched(None, request)

@@ -63,12 +63,13 @@ def _initiator_updates(info: dict[str, Any]) -> tuple[dict[str, str], list[str]]
 def _attached(
     session: Session,
     service: str,
+    owner: str,
     volume_id: str,
     connector: dict[str, Any],
     info: dict[str, Any],
     updates: tuple[dict[str, str], list[str]],
 ) -> None:
-    records.attach(session, volume_id, connector, info)
+    records.attach(session, volume_id, connector, info, served_by=owner)
     initiator = connector.get("initiator")
     if initiator and any(updates):
         initiators.update(session, initiator, service, *updates)
@@ -96,7 +97,15 @@ async def initialize_connection(op: Operation) -> dict[str, Any]:
         if not volume.attachments:
             await op.call(op.driver.remove_export, op.context, volume)
         raise
-    await op.db(_attached, op.runtime.service, volume.id, connector, info, updates)
+    await op.db(
+        _attached,
+        op.runtime.service,
+        op.runtime.owner,
+        volume.id,
+        connector,
+        info,
+        updates,
+    )
     await op.finish(status="in-use")
     return info
 

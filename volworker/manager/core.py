@@ -7,6 +7,11 @@ each command its place in line for the volumes it touches (the broker's
 message is acknowledged only after the journal commit). Then the operation
 waits for its turn, takes the volumes' cross-process locks and runs its
 handler, whose blocking driver calls go to a bounded thread pool.
+
+In a cluster, the members share the journal, and a volume's operations run
+in journal order whichever member accepted them: an operation takes its
+place in line only once every earlier unfinished operation on its volumes
+is finished or already in line here (taken over from a dead member, say).
 """
 
 from __future__ import annotations
@@ -15,21 +20,26 @@ import asyncio
 import datetime
 import functools
 import logging
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from volworker import exception
 from volworker.context import RequestContext
-from volworker.locks import Locks
+from volworker.coordination import Coordination
 from volworker.manager import queries, recovery, refusals, transitions
 from volworker.manager.actions import ACTIONS, volumes_touched
 from volworker.manager.operation import Command, Operation
 from volworker.manager.queries import Query
 from volworker.manager.request import Request
 from volworker.manager.runtime import Runtime
+from volworker.manager.takeover import Watch
 from volworker.ordering import Ordering, Ticket
-from volworker.state import operations
+from volworker.state import operations, records
+
+#: How long an operation of a cluster waits between two looks at the journal
+#: for earlier operations on its volumes: from the first to the longest.
+ORDER_POLL = (0.02, 0.5)
 
 __all__ = ["Manager"]
 
@@ -59,20 +69,28 @@ class Manager:
         self,
         runtime: Runtime,
         *,
-        locks: Locks,
+        locks: Coordination,
         max_concurrent: int,
         journal_retention: datetime.timedelta = datetime.timedelta(days=7),
+        member: str | None = None,
+        watch: Watch | None = None,
     ) -> None:
         self.runtime = runtime
         self.locks = locks
+        #: ``<host>@<backend>`` in a cluster, whose members share the journal
+        self.member = member
+        self.watch = watch
         self.ordering = Ordering(max_concurrent)
         self.journal_retention = journal_retention
         self._loop = asyncio.get_running_loop()
         self._intake: asyncio.Queue[Any] = asyncio.Queue()
         self._intake_task: asyncio.Task[None] | None = None
         self._housekeeping: asyncio.Future[None] = self._loop.create_future()
+        self._watching: asyncio.Future[None] = self._loop.create_future()
         self._waiting: set[asyncio.Task[None]] = set()
         self._running: set[asyncio.Task[None]] = set()
+        #: journal seqs of the operations in line here (a cluster's order)
+        self._in_line: set[int] = set()
 
     # -- entry points for other threads -----------------------------------
 
@@ -126,6 +144,22 @@ class Manager:
         self._intake_task = self._loop.create_task(self._intake_loop())
         self._housekeeping = self._loop.create_task(self._purge_journal())
 
+    def watch_cluster(self) -> None:
+        """Watch the other members, and take over the work of the dead."""
+        if self.watch is not None:
+            self._watching = self._loop.create_task(self._watch(self.watch))
+
+    async def _watch(self, watch: Watch) -> None:
+        while True:
+            try:
+                for owner in await watch.tick():
+                    await self.take_over(owner)
+            except exception.VolworkerError as exc:
+                LOG.warning("Watching cluster %s: %s", watch.group, exc)
+            except Exception:
+                LOG.exception("Watching cluster %s failed", watch.group)
+            await asyncio.sleep(watch.interval)
+
     async def _purge_journal(self) -> None:
         """Drop finished journal entries past their retention, now and then."""
         while True:
@@ -164,8 +198,10 @@ class Manager:
     ) -> None:
         action = ACTIONS.get(request.action)
         if isinstance(action, Command) and journaled is not None:
-            keys = await volumes_touched(self.runtime, request)
-            ticket = self.ordering.enqueue(keys)
+            ticket = None
+            if self.member is None:
+                keys = await volumes_touched(self.runtime, request)
+                ticket = self.ordering.enqueue(keys)
             run = self._execute(request, action, ticket, journaled)
             self._spawn(run, self._waiting)
         elif isinstance(action, Query):
@@ -196,13 +232,14 @@ class Manager:
         self,
         request: Request,
         command: Command,
-        ticket: Ticket,
+        ticket: Ticket | None,
         journaled: asyncio.Future[transitions.Accepted | None],
     ) -> None:
         try:
             accepted = await journaled
         except Exception as exc:
-            ticket.release()
+            if ticket is not None:
+                ticket.release()
             refusal = refusals.journal_failed(request, exc)
             if refusal is not None and request.respond is None:
                 await refusals.record_refused(
@@ -210,20 +247,45 @@ class Manager:
                 )
             return
         except asyncio.CancelledError:
-            ticket.release()
+            if ticket is not None:
+                ticket.release()
             raise
         request.acknowledge()
         if accepted is None:
-            ticket.release()
+            if ticket is not None:
+                ticket.release()
             LOG.info(
                 "[%s] Ignored %s for %s: already received",
                 request.context.request_id,
                 request.action,
-                ",".join(ticket.keys),
+                request.args[command.kind]["id"],
             )
             return
         op = Operation(self.runtime, request, accepted.seq, command, accepted)
+        if ticket is None:
+            ticket = await self._in_journal_order(accepted.seq, accepted.volumes)
         await self._run(op, ticket)
+
+    async def _in_journal_order(self, seq: int, volumes: Iterable[str]) -> Ticket:
+        """A place in line for ``volumes`` once every earlier unfinished
+        operation on them is finished or in line here."""
+        volumes = frozenset(volumes)
+        delay, longest = ORDER_POLL
+        while True:
+            earlier = await self.runtime.db(
+                functools.partial(
+                    operations.earlier_unfinished,
+                    service=self.runtime.service,
+                    seq=seq,
+                    volumes=volumes,
+                )
+            )
+            if earlier <= self._in_line:
+                break
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, longest)
+        self._in_line.add(seq)
+        return self.ordering.enqueue(volumes)
 
     async def _run(self, op: Operation, ticket: Ticket, *, undo: bool = False) -> None:
         handler = op.command.undo if undo and op.command.undo else op.command.run
@@ -232,6 +294,10 @@ class Manager:
             result = await self._in_turn(ticket, op.request_id, lambda: handler(op))
         except asyncio.CancelledError:
             raise  # left in the journal; done after the next start
+        except operations.TakenOver as exc:
+            LOG.warning("[%s] Left %s: %s", op.request_id, op.request.action, exc)
+            if respond:
+                respond(None, exception.VolumeBackendAPIException(data=str(exc)))
         except Exception as exc:
             error = exc
             if not isinstance(exc, exception.VolworkerError):
@@ -248,6 +314,8 @@ class Manager:
         else:
             if respond:
                 respond(result, None)
+        finally:
+            self._in_line.discard(op.seq)
 
     async def _in_turn(
         self, ticket: Ticket, request_id: str, work: Callable[[], Awaitable[Any]]
@@ -270,19 +338,88 @@ class Manager:
     # -- recovery and stop -----------------------------------------------
 
     async def recover(self) -> int:
-        """Queue every journaled operation that did not finish, in order.
+        """Queue what this worker's earlier incarnations left unfinished, in
+        journal order. Call before consuming: recovered work goes ahead of
+        new requests. Returns how many operations were recovered."""
+        resumed = await recovery.unfinished(self.runtime, self.member)
+        await self.resume(resumed)
+        return len(resumed)
 
-        Call before consuming: recovered work goes ahead of new requests.
-        Returns how many operations were recovered.
-        """
-        resumed = await recovery.unfinished(self.runtime)
+    async def resume(self, resumed: Iterable[recovery.Resumed]) -> None:
+        """Queue re-owned operations (from a restart or a takeover) in
+        journal order: redone, or undone."""
         for item in resumed:
-            keys = await volumes_touched(self.runtime, item.request)
-            ticket = self.ordering.enqueue(keys)
             op = Operation(self.runtime, item.request, item.seq, item.command)
             undo = item.fate is recovery.Fate.UNDO
-            self._spawn(self._run(op, ticket, undo=undo), self._waiting)
-        return len(resumed)
+            keys = item.volumes or await volumes_touched(self.runtime, item.request)
+            if self.member is None:
+                ticket = self.ordering.enqueue(keys)
+                self._spawn(self._run(op, ticket, undo=undo), self._waiting)
+            else:
+                self._spawn(self._resume_in_order(op, keys, undo), self._waiting)
+
+    async def _resume_in_order(
+        self, op: Operation, keys: Iterable[str], undo: bool
+    ) -> None:
+        ticket = await self._in_journal_order(op.seq, keys)
+        await self._run(op, ticket, undo=undo)
+
+    async def take_over(self, owner: str) -> None:
+        """Take over what a dead member ``owner`` left: its unfinished
+        operations (redone or undone as after a restart, in journal order)
+        and its attachments, which are exported again from here when the
+        data path allows it and declared lost when it does not."""
+        resumed = await recovery.take_over(self.runtime, owner)
+        await self.resume(resumed)
+        attachments = await recovery.take_over_attachments(self.runtime, owner)
+        movable = self.runtime.driver.exports_survive_worker()
+        for attachment in attachments:
+            if attachment["lost"]:
+                continue
+            if movable:
+                await self._reattach(attachment)
+            else:
+                await self._lose(owner, attachment)
+        LOG.warning(
+            "Took over %s: %d operation(s), %d attachment(s)",
+            owner,
+            len(resumed),
+            len(attachments),
+        )
+
+    async def _reattach(self, attachment: dict[str, Any]) -> None:
+        """Attach the volume to the same connector again, from here: a new
+        operation in the volume's turn, like a caller's attach."""
+        record = await self.runtime.db(
+            functools.partial(
+                transitions.volume_row,
+                service=self.runtime.service,
+                volume_id=attachment["volume_id"],
+            )
+        )
+        volume = {"id": record.id, "size": record.size, "host": record.host}
+        args = {"volume": volume, "connector": dict(attachment["connector"])}
+        self.submit(Request("initialize_connection", args))
+
+    async def _lose(self, owner: str, attachment: dict[str, Any]) -> None:
+        connector = attachment["connector"]
+        reason = (
+            f"the attachment to {connector.get('host')} is lost: {owner} is "
+            "gone and this backend's exports cannot move to another member"
+        )
+        await self.runtime.db(
+            functools.partial(
+                records.mark_lost,
+                volume_id=attachment["volume_id"],
+                host=connector.get("host"),
+                reason=reason,
+            )
+        )
+        payload = {"id": attachment["volume_id"], "error": reason}
+        self.runtime.notifications.emit(
+            RequestContext(), "volume", "attach", "error", payload
+        )
+        LOG.error("Volume %s: %s", attachment["volume_id"], reason)
 
     def restore_exports(self) -> None:
         """Have the driver restore (and prune) every volume's exports, in the
@@ -290,7 +427,7 @@ class Manager:
         self._spawn(self._restore_exports(), self._waiting)
 
     async def _restore_exports(self) -> None:
-        ids = await recovery.exportable(self.runtime)
+        ids = await recovery.exportable(self.runtime, self.member)
         for volume_id in ids:
             ticket = self.ordering.enqueue({volume_id})
             self._spawn(self._restore_export(ticket, volume_id), self._waiting)
@@ -310,6 +447,7 @@ class Manager:
         ``timeout``; operations still waiting stay journaled for the next
         start. Returns whether everything running finished."""
         self._housekeeping.cancel()
+        self._watching.cancel()
         self._intake.put_nowait(_STOP)
         if self._intake_task is not None:
             await self._intake_task

@@ -169,6 +169,7 @@ class Operation:
             self.prior_status, self.row, obj = await self.db(
                 transitions.begin,
                 self.runtime.service,
+                self.runtime.owner,
                 self.seq,
                 self.command.kind,
                 self.resource_id,
@@ -181,6 +182,7 @@ class Operation:
         row = await self.db(
             transitions.finish,
             self.runtime.service,
+            self.runtime.owner,
             self.seq,
             self.command.kind,
             self.resource_id,

@@ -88,10 +88,15 @@ list_volumes = Query(functools.partial(_from_records, _list_work), _list_work)
 
 
 async def _capabilities(runtime: Runtime, request: Request) -> Any:
-    """The latest capabilities; with ``discover`` fresh ones from the driver."""
+    """The latest capabilities; with ``discover`` fresh ones from the driver.
+    In a cluster the answer also says who is in it (``cluster``)."""
     if request.args["discover"]:
-        return await runtime.capabilities.discover()
-    return runtime.capabilities.latest()
+        found = await runtime.capabilities.discover()
+    else:
+        found = runtime.capabilities.latest()
+    if runtime.cluster is None:
+        return found
+    return {**found, "cluster": await runtime.cluster()}
 
 
 async def _publish(runtime: Runtime, request: Request) -> None:

@@ -1,11 +1,15 @@
-"""At start: what the journal left unfinished, and the exports to restore.
+"""What a worker left unfinished, taken up again: at start its own earlier
+incarnations' work, in a cluster also a dead member's; and the exports to
+restore.
 
-Every operation the journal holds as ``accepted`` or ``running`` is either
-done again (most can be: creating, extending or deleting twice ends the
-same), undone (an attach whose caller has given up, a manage that may have
-half adopted its object), or, for a call that never started, closed: its
-caller stopped waiting long ago. The manager queues the work in journal
-order ahead of anything new, so per-volume order holds across the restart.
+Every operation the journal holds as ``accepted`` or ``running`` is first
+re-owned, in one statement, by this incarnation (so when two workers reach
+for the same work, one gets it), then either done again (most can be:
+creating, extending or deleting twice ends the same), undone (an attach
+whose caller has given up, a manage that may have half adopted its
+object), or, for a call that never started, closed: its caller stopped
+waiting long ago. The manager queues the work in journal order, so
+per-volume order holds across the restart or the takeover.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import enum
 import functools
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 from volworker import exception
 from volworker.context import RequestContext
@@ -24,7 +29,16 @@ from volworker.manager.request import Request
 from volworker.manager.runtime import Runtime
 from volworker.state import operations, records
 
-__all__ = ["Fate", "Resumed", "exportable", "fate", "restore_export", "unfinished"]
+__all__ = [
+    "Fate",
+    "Resumed",
+    "exportable",
+    "fate",
+    "restore_export",
+    "take_over",
+    "take_over_attachments",
+    "unfinished",
+]
 
 LOG = logging.getLogger(__name__)
 
@@ -54,20 +68,43 @@ class Resumed:
     request: Request
     command: Command
     fate: Fate
+    #: the volumes it touches, as journaled (empty for older entries)
+    volumes: frozenset[str]
 
 
-async def unfinished(runtime: Runtime) -> list[Resumed]:
-    """The service's unfinished operations in journal order, each with its
-    fate; the ones to close are closed here and not returned."""
+async def unfinished(runtime: Runtime, member: str | None) -> list[Resumed]:
+    """Re-own and return what this worker's earlier incarnations left
+    unfinished: those of ``member`` (``<host>@<backend>``) in a cluster,
+    any of the service's when the backend is served by this process only."""
+    previous = operations.incarnations_of(member)
+    return await _reown(runtime, previous)
+
+
+async def take_over(runtime: Runtime, owner: str) -> list[Resumed]:
+    """Re-own and return a dead member's unfinished work (nothing when
+    another member took it first)."""
+    return await _reown(runtime, operations.owned_by(owner))
+
+
+async def _reown(runtime: Runtime, previous: Any) -> list[Resumed]:
     entries = await runtime.db(
-        functools.partial(operations.unfinished, service=runtime.service)
+        functools.partial(
+            operations.reown,
+            service=runtime.service,
+            owner=runtime.owner,
+            previous=previous,
+        )
     )
     resumed = []
     for entry in entries:
         command = commands()[entry["action"]]
         chosen = fate(entry["state"], command)
         if chosen is Fate.CLOSE:
-            await runtime.db(functools.partial(transitions.abandon, seq=entry["seq"]))
+            await runtime.db(
+                functools.partial(
+                    transitions.abandon, owner=runtime.owner, seq=entry["seq"]
+                )
+            )
             LOG.info(
                 "Closed %s (journal %d): it never started and its caller has given up",
                 entry["action"],
@@ -78,7 +115,8 @@ async def unfinished(runtime: Runtime) -> list[Resumed]:
             request_id=entry["request_id"] or RequestContext().request_id
         )
         request = Request(entry["action"], entry["args"], context)
-        resumed.append(Resumed(entry["seq"], request, command, chosen))
+        volumes = frozenset(entry["volumes"])
+        resumed.append(Resumed(entry["seq"], request, command, chosen, volumes))
         LOG.info(
             "Recovering %s %s (journal %d, %s)",
             entry["action"],
@@ -89,13 +127,39 @@ async def unfinished(runtime: Runtime) -> list[Resumed]:
     return resumed
 
 
-async def exportable(runtime: Runtime) -> list[str]:
-    """The volumes whose exports the driver may need to restore."""
+async def exportable(runtime: Runtime, member: str | None) -> list[str]:
+    """Re-own the attachments earlier incarnations served, and return the
+    volumes whose exports the driver is to restore: in a cluster the volumes
+    of those attachments; otherwise every available or in-use volume
+    (``ensure_export`` also prunes what is stale)."""
+    previous = operations.incarnations_of(member, records.ATTACHMENT_SERVER)
+    reowned = await runtime.db(
+        functools.partial(
+            records.reown_attachments,
+            service=runtime.service,
+            owner=runtime.owner,
+            previous=previous,
+        )
+    )
+    if member is not None:
+        return sorted({a["volume_id"] for a in reowned if not a["lost"]})
     return await runtime.db(
         functools.partial(
             records.volume_ids,
             service=runtime.service,
             statuses=("available", "in-use"),
+        )
+    )
+
+
+async def take_over_attachments(runtime: Runtime, owner: str) -> list[dict[str, Any]]:
+    """Re-own the attachments a dead member served; return them."""
+    return await runtime.db(
+        functools.partial(
+            records.reown_attachments,
+            service=runtime.service,
+            owner=runtime.owner,
+            previous=operations.owned_by(owner, records.ATTACHMENT_SERVER),
         )
     )
 

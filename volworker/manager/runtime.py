@@ -12,7 +12,7 @@ import asyncio
 import functools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any, ParamSpec, Protocol, TypeVar
@@ -58,6 +58,8 @@ class Runtime:
     images: ImageService
     executor: Executor
     capabilities: Capabilities
+    #: in a cluster, who is in it and who owns what (Watch.view)
+    cluster: Callable[[], Awaitable[dict[str, Any]]] | None = None
 
     async def db(self, work: Callable[[Session], T]) -> T:
         """Run ``work`` on the state store, in order with everything else."""

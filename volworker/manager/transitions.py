@@ -33,9 +33,11 @@ __all__ = [
     "load_row",
     "load_snapshot",
     "load_volume",
+    "needs_lookup",
     "record_rejected",
     "snapshot_row",
     "volume_row",
+    "volumes_touched",
 ]
 
 
@@ -130,11 +132,41 @@ def is_transient(error: BaseException) -> bool:
     return isinstance(error, (sa_exc.OperationalError, StoreError))
 
 
+def needs_lookup(request: Request) -> bool:
+    """Whether the volumes a request touches must be looked up."""
+    volume = request.args.get("volume") or {}
+    return (
+        request.action == "create_volume"
+        and not volume.get("source_volid")
+        and bool(volume.get("snapshot_id"))
+    )
+
+
+def volumes_touched(session: Session | None, request: Request) -> set[str]:
+    """The volumes a command touches: its own, a snapshot's, a clone's
+    source; its place in line and its locks. ``session`` is needed only
+    when :func:`needs_lookup` says so."""
+    args = request.args
+    if "snapshot" in args:
+        return {args["snapshot"]["volume_id"]}
+    volume = args["volume"]
+    keys = {volume["id"]}
+    if request.action == "create_volume":
+        if volume.get("source_volid"):
+            keys.add(volume["source_volid"])
+        elif volume.get("snapshot_id") and session is not None:
+            source = records.snapshot_volume_id(session, volume["snapshot_id"])
+            if source:
+                keys.add(source)
+    return keys
+
+
 @dataclass
 class Accepted:
     """A journaled request; for a create, also the record it inserted."""
 
     seq: int
+    volumes: set[str]
     row: Any = None
     obj: Any = None
 
@@ -160,8 +192,10 @@ def accept(
         if created is None:
             return None
         row, obj = created
+    volumes = volumes_touched(session, request)
     seq = operations.insert(
         session,
+        volumes=volumes,
         message_id=request.message_id or None,
         service=service,
         action=request.action,
@@ -176,7 +210,7 @@ def accept(
         if creates:
             records.delete(session, kind, resource_id)  # the message came before
         return None
-    return Accepted(seq, row, obj)
+    return Accepted(seq, volumes, row, obj)
 
 
 def load_row(session: Session, service: str, kind: str, resource_id: str) -> Any:
@@ -196,16 +230,18 @@ def _driver_object(session: Session, service: str, kind: str, row: Any) -> Any:
 def begin(
     session: Session,
     service: str,
+    owner: str,
     seq: int,
     kind: str,
     resource_id: str,
     status: str | None,
 ) -> tuple[str, Any, Any]:
-    """Mark the operation running and set its object's transitional status.
+    """Mark ``owner``'s operation running and set its object's transitional
+    status (TakenOver when it is no longer ``owner``'s).
 
     Returns the status the object had, its row and its driver object.
     """
-    operations.set_state(session, seq, "running")
+    operations.set_state(session, seq, "running", owner=owner)
     row = load_row(session, service, kind, resource_id)
     before = row.status
     if status is not None and status != before:
@@ -220,6 +256,7 @@ def begin(
 def finish(  # noqa: PLR0913 - one journal entry's outcome
     session: Session,
     service: str,
+    owner: str,
     seq: int,
     kind: str,
     resource_id: str,
@@ -236,9 +273,12 @@ def finish(  # noqa: PLR0913 - one journal entry's outcome
     ``row`` is the object's row as the operation last saw it (loaded here
     when None); ``started_at`` is when it began, if begin() wrote nothing.
     Returns the row as it now is (status ``deleted`` when deleted), or None
-    when there is no object.
+    when there is no object. TakenOver when the operation is no longer
+    ``owner``'s: then nothing is written.
     """
-    operations.set_state(session, seq, state, error=error, started_at=started_at)
+    operations.set_state(
+        session, seq, state, error=error, started_at=started_at, owner=owner
+    )
     if row is None:
         row = records.load(session, kind, resource_id)
         if row is None or row.service != service:
@@ -286,6 +326,8 @@ def record_rejected(
     return None if row is None else dict(row.to_dict())
 
 
-def abandon(session: Session, seq: int) -> None:
+def abandon(session: Session, owner: str, seq: int) -> None:
     """Close an operation that will never run."""
-    operations.set_state(session, seq, "rolled_back", error="abandoned at recovery")
+    operations.set_state(
+        session, seq, "rolled_back", error="abandoned at recovery", owner=owner
+    )

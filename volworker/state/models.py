@@ -35,6 +35,7 @@ __all__ = [
     "Base",
     "InitiatorDataRecord",
     "OperationRecord",
+    "OperationVolume",
     "SnapshotRecord",
     "UTCDateTime",
     "VolumeRecord",
@@ -229,6 +230,10 @@ class AttachmentRecord(Base):
     connector: Mapped[dict[str, Any]] = mapped_column(_json())
     connection_info: Mapped[dict[str, Any] | None] = mapped_column(_json())
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    #: the worker (owner, see OperationRecord.owner) that serves the export
+    served_by: Mapped[str | None] = mapped_column(String(255), index=True)
+    #: why the export is gone for good (its member died with node-local data)
+    lost: Mapped[str | None] = mapped_column(Text)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -238,6 +243,8 @@ class AttachmentRecord(Base):
             "connector": dict(self.connector),
             "connection_info": self.connection_info,
             "created_at": isoformat(self.created_at),
+            "served_by": self.served_by,
+            "lost": self.lost,
         }
 
     def to_attachment(self) -> objects.Attachment:
@@ -265,6 +272,17 @@ class InitiatorDataRecord(Base):
     value: Mapped[str | None] = mapped_column(Text)
 
 
+class OperationVolume(Base):
+    """A volume one journaled operation touches (its own, a snapshot's, a
+    clone's source): members of a cluster run operations on a volume in
+    journal order."""
+
+    __tablename__ = "operation_volumes"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    volume_id: Mapped[str] = mapped_column(String(36), primary_key=True, index=True)
+
+
 class OperationRecord(Base):
     """One accepted operation in the journal."""
 
@@ -282,8 +300,9 @@ class OperationRecord(Base):
     args: Mapped[dict[str, Any]] = mapped_column(_json(), default=dict)
     request_id: Mapped[str | None] = mapped_column(String(64))
     state: Mapped[str] = mapped_column(String(16))
-    #: The host that accepted the operation.
-    owner: Mapped[str] = mapped_column(String(255))
+    #: The worker that runs it: ``<host>@<backend>/<incarnation>``, a new
+    #: incarnation at every start; recovery and takeover re-own it.
+    owner: Mapped[str] = mapped_column(String(255), index=True)
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
     started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())

@@ -24,10 +24,12 @@ from volworker.state.models import (
 )
 
 __all__ = [
+    "ATTACHMENT_SERVER",
     "KINDS",
     "UNALLOCATED_STATUSES",
     "apply",
     "attach",
+    "attachment_servers",
     "attachments",
     "count_snapshots",
     "delete",
@@ -36,7 +38,9 @@ __all__ = [
     "insert",
     "list_volumes",
     "load",
+    "mark_lost",
     "pool_allocations",
+    "reown_attachments",
     "snapshot_volume_id",
     "update",
     "volume_ids",
@@ -207,9 +211,10 @@ def attach(
     volume_id: str,
     connector: dict[str, Any],
     connection_info: dict[str, Any],
+    served_by: str | None = None,
 ) -> None:
-    """Record the volume's export to ``connector["host"]``, replacing an
-    earlier one to the same host."""
+    """Record the volume's export to ``connector["host"]``, served by the
+    worker ``served_by``, replacing an earlier one to the same host."""
     host = connector.get("host")
     if not host:
         raise exception.InvalidInput(reason="the connector names no host")
@@ -221,8 +226,73 @@ def attach(
         "connector": dict(connector),
         "connection_info": connection_info,
         "created_at": utcnow(),
+        "served_by": served_by,
     }
     session.execute(sa.insert(_ATTACHMENTS), _sql.values(AttachmentRecord, fields))
+
+
+#: who serves an attachment, for volworker.state.operations.incarnations_of
+ATTACHMENT_SERVER = _ATTACHMENTS.c.served_by
+
+
+def _service_volumes(service: str) -> sa.Select[Any]:
+    return sa.select(_VOLUMES.c.id).where(_VOLUMES.c.service == service)
+
+
+def reown_attachments(
+    session: Session, service: str, owner: str, previous: sa.ColumnElement[bool]
+) -> list[dict[str, Any]]:
+    """Make ``owner`` serve the service's attachments whose server matches
+    ``previous`` (see volworker.state.operations.incarnations_of); return
+    them. One statement: of two workers reaching for the same attachments
+    at once, one gets them all."""
+    statement = (
+        sa.update(_ATTACHMENTS)
+        .where(_ATTACHMENTS.c.volume_id.in_(_service_volumes(service)))
+        .where(
+            sa.or_(
+                _ATTACHMENTS.c.served_by.is_(None),
+                _ATTACHMENTS.c.served_by != owner,
+            )
+        )
+        .where(previous)
+        .values(served_by=owner)
+        .returning(
+            _ATTACHMENTS.c.volume_id,
+            _ATTACHMENTS.c.connector,
+            _ATTACHMENTS.c.lost,
+        )
+    )
+    return [dict(row._mapping) for row in session.execute(statement)]
+
+
+def mark_lost(session: Session, volume_id: str, host: str, reason: str) -> None:
+    """Say why the attachment of ``volume_id`` to ``host`` is gone for good."""
+    session.execute(
+        sa.update(_ATTACHMENTS)
+        .where(_ATTACHMENTS.c.volume_id == volume_id)
+        .where(_ATTACHMENTS.c.connector_host == host)
+        .values(lost=reason)
+    )
+
+
+def attachment_servers(session: Session, service: str) -> dict[str, dict[str, int]]:
+    """Per worker serving some of the service's attachments: how many, and
+    how many of those are lost."""
+    query = (
+        sa.select(
+            ATTACHMENT_SERVER,
+            sa.func.count(),
+            sa.func.count(_ATTACHMENTS.c.lost),
+        )
+        .where(_ATTACHMENTS.c.volume_id.in_(_service_volumes(service)))
+        .where(ATTACHMENT_SERVER.is_not(None))
+        .group_by(ATTACHMENT_SERVER)
+    )
+    return {
+        server: {"attachments": int(count), "lost": int(lost)}
+        for server, count, lost in session.execute(query)
+    }
 
 
 def detach(session: Session, volume_id: str, host: str | None) -> int:

@@ -18,8 +18,8 @@ from sqlalchemy import select
 
 from tests.contract.harness import make_config
 from volworker.context import RequestContext
+from volworker.coordination import Coordination
 from volworker.image import LocalImageService
-from volworker.locks import Locks
 from volworker.manager import transitions
 from volworker.manager.actions import commands
 from volworker.manager.core import Manager
@@ -129,7 +129,7 @@ def sent(runtime: Runtime) -> RecordedNotifications:
 
 @pytest.fixture
 async def manager(runtime: Runtime) -> AsyncIterator[Manager]:
-    locks = Locks(
+    locks = Coordination(
         "file:///nowhere", "unit", "vw", 5, runtime.executor, per_volume=False
     )
     found = Manager(
@@ -170,14 +170,22 @@ async def journal(runtime: Runtime) -> list[dict[str, Any]]:
     return await runtime.db(work)
 
 
-async def journaled(runtime: Runtime, req: Request, state: str = "accepted") -> int:
-    """Journal ``req`` as the manager does at intake, then leave it ``state``."""
+#: the owner of what an earlier incarnation of the worker left unfinished
+EARLIER = f"{SERVICE}/crashed"
+
+
+async def journaled(
+    runtime: Runtime, req: Request, state: str = "accepted", owner: str | None = None
+) -> int:
+    """Journal ``req`` as the manager does at intake (for ``owner``, by
+    default the runtime's), then leave it ``state``."""
+    owner = owner or runtime.owner
     command = commands()[req.action]
     accepted = await runtime.db(
         functools.partial(
             transitions.accept,
             service=runtime.service,
-            owner=runtime.owner,
+            owner=owner,
             request=req,
             kind=command.kind,
             resource_id=req.args[command.kind]["id"],
@@ -187,7 +195,9 @@ async def journaled(runtime: Runtime, req: Request, state: str = "accepted") -> 
     assert accepted is not None
     if state != "accepted":
         await runtime.db(
-            functools.partial(operations.set_state, seq=accepted.seq, state=state)
+            functools.partial(
+                operations.set_state, seq=accepted.seq, state=state, owner=owner
+            )
         )
     return accepted.seq
 

@@ -17,7 +17,7 @@ from tests.unit.manager.conftest import (
     request,
     until,
 )
-from volworker.locks import Locks
+from volworker.coordination import Coordination
 from volworker.manager.core import Manager
 from volworker.manager.runtime import Runtime
 
@@ -25,7 +25,7 @@ SLOW = 0.3
 
 
 def _manager(runtime: Runtime) -> Manager:
-    locks = Locks(
+    locks = Coordination(
         "file:///nowhere", "unit", "vw", 5, runtime.executor, per_volume=False
     )
     found = Manager(
@@ -67,6 +67,8 @@ async def test_stop_cancels_waiters_and_a_restart_keeps_their_order(
     for _ in range(2):  # every slot is free again
         await asyncio.wait_for(first.ordering.slots.acquire(), 1)
 
+    # A restart is a new incarnation of the worker: a new owner.
+    runtime = dataclasses.replace(runtime, owner=f"{runtime.owner}/restarted")
     second = _manager(runtime)
     assert await second.recover() == 2
 

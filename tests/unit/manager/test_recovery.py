@@ -8,6 +8,7 @@ import functools
 import pytest
 
 from tests.unit.manager.conftest import (
+    EARLIER,
     journal,
     journaled,
     new_volume,
@@ -61,11 +62,11 @@ async def test_unfinished_work_in_order_and_abandoned_calls_closed(
     attach = request("initialize_connection", volume=volume, connector={"host": "c1"})
     extend = request("extend_volume", volume=volume, new_size=2)
     seqs = [
-        await journaled(runtime, create, "running"),
-        await journaled(runtime, attach, "accepted"),
-        await journaled(runtime, extend, "accepted"),
+        await journaled(runtime, create, "running", EARLIER),
+        await journaled(runtime, attach, "accepted", EARLIER),
+        await journaled(runtime, extend, "accepted", EARLIER),
     ]
-    resumed = await recovery.unfinished(runtime)
+    resumed = await recovery.unfinished(runtime, None)
     assert [(r.seq, r.fate) for r in resumed] == [
         (seqs[0], Fate.REDO),
         (seqs[2], Fate.REDO),
@@ -80,7 +81,8 @@ async def test_an_interrupted_create_is_redone_to_available(
     runtime: Runtime, manager: Manager, driver: FakeDriver
 ) -> None:
     volume = new_volume(size=2)
-    seq = await journaled(runtime, request("create_volume", volume=volume), "running")
+    create = request("create_volume", volume=volume)
+    seq = await journaled(runtime, create, "running", EARLIER)
     assert await manager.recover() == 1
     await until(functools.partial(_in_state, runtime, seq, "done"))
     stored = await record(runtime, "volume", volume["id"])
@@ -112,7 +114,7 @@ async def test_an_interrupted_attach_is_undone(
     driver.create_export(RequestContext(), obj, connector)
     driver.initialize_connection(obj, connector)
     attach = request("initialize_connection", volume=volume, connector=connector)
-    seq = await journaled(runtime, attach, "running")
+    seq = await journaled(runtime, attach, "running", EARLIER)
     await manager.recover()
     await until(functools.partial(_in_state, runtime, seq, "rolled_back"))
     stored = await record(runtime, "volume", volume["id"])

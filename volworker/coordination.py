@@ -1,4 +1,5 @@
-"""Locks that keep a backend's operations exclusive across processes.
+"""What the workers of one backend agree on through tooz: locks, and, in a
+cluster, who is alive.
 
 Within a process, :mod:`volworker.ordering` already runs one operation per
 volume at a time. Across processes, tooz locks do, in one of two ways:
@@ -13,6 +14,11 @@ volume at a time. Across processes, tooz locks do, in one of two ways:
 
 Per-volume locks are taken sorted, so two operations that touch the same
 volumes never deadlock, and every acquisition is timed and logged.
+
+The members of a cluster also join a tooz group per backend
+(``volworker.<cluster>@<backend>``) and heartbeat through tooz; what each
+member publishes there (its journal owner, when it last looked around) lets
+the others see who is alive (:mod:`volworker.manager.takeover`).
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import asyncio
 import contextlib
 import logging
 import time
+import urllib.parse
 from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import Executor
 from typing import Any
@@ -30,7 +37,7 @@ from tooz import coordination
 
 from volworker import exception
 
-__all__ = ["Locks", "coordination_opts", "register_opts"]
+__all__ = ["Coordination", "coordination_opts", "register_opts"]
 
 LOG = logging.getLogger(__name__)
 
@@ -52,6 +59,14 @@ coordination_opts = [
         help="Seconds an operation waits for another process to release a "
         "volume's lock before it fails.",
     ),
+    cfg.FloatOpt(
+        "member_timeout",
+        default=30.0,
+        min=3.0,
+        help="In a cluster: seconds a member may go without a heartbeat "
+        "before a live member takes over its unfinished operations and its "
+        "attachments.",
+    ),
 ]
 
 
@@ -59,8 +74,22 @@ def register_opts(conf: cfg.ConfigOpts) -> None:
     conf.register_opts(coordination_opts, group="coordination")
 
 
-class Locks:
-    """Per-volume tooz locks, taken and released on an executor."""
+def _with_membership_timeout(url: str, member_timeout: float) -> str:
+    """``url`` asking tooz to forget a silent member well within
+    ``member_timeout`` (its own default is 30 s), unless it says otherwise."""
+    parts = urllib.parse.urlsplit(url)
+    query = urllib.parse.parse_qs(parts.query)
+    if parts.scheme.startswith("file") or "membership_timeout" in query:
+        return url
+    seconds = max(1, int(member_timeout // 3))
+    extra = urllib.parse.urlencode({"membership_timeout": seconds})
+    joined = f"{parts.query}&{extra}" if parts.query else extra
+    return urllib.parse.urlunsplit(parts._replace(query=joined))
+
+
+class Coordination:
+    """Per-volume tooz locks, taken and released on an executor, and the
+    membership of a cluster's groups."""
 
     def __init__(
         self,
@@ -71,9 +100,11 @@ class Locks:
         executor: Executor,
         *,
         per_volume: bool,
+        member_timeout: float = 30.0,
     ) -> None:
         #: whether operations take a lock per volume (the cluster case)
         self.per_volume = per_volume
+        self.member_timeout = member_timeout
         self._url = backend_url
         self._member_id = member_id.encode()
         self._prefix = prefix
@@ -83,8 +114,40 @@ class Locks:
         self._held_services: list[Any] = []
 
     def start(self) -> None:
-        self._coordinator = coordination.get_coordinator(self._url, self._member_id)
+        url = self._url
+        if self.per_volume:
+            url = _with_membership_timeout(url, self.member_timeout)
+        self._coordinator = coordination.get_coordinator(url, self._member_id)
         self._coordinator.start(start_heart=True)
+
+    # -- membership (blocking: call on an executor) -------------------------
+
+    def _group(self, name: str) -> bytes:
+        return f"{self._prefix}.{name}".encode()
+
+    def join(self, group: str, capabilities: dict[str, Any]) -> None:
+        """Join ``group`` (made if need be) with ``capabilities``."""
+        try:
+            self._coordinator.join_group_create(
+                self._group(group), capabilities=capabilities
+            )
+        except coordination.MemberAlreadyExist:
+            self.update(group, capabilities)
+
+    def update(self, group: str, capabilities: dict[str, Any]) -> None:
+        self._coordinator.update_capabilities(self._group(group), capabilities).get()
+
+    def members(self, group: str) -> dict[str, dict[str, Any]]:
+        """The live members of ``group`` and what each one published."""
+        found = self._coordinator.get_members_with_capabilities(
+            self._group(group)
+        ).get()
+        return {
+            (member.decode() if isinstance(member, bytes) else str(member)): (
+                caps if isinstance(caps, dict) else {}
+            )
+            for member, caps in found.items()
+        }
 
     def claim_service(self, service: str) -> None:
         """Hold ``service``'s lock for the life of the process, or raise.
