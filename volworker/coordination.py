@@ -74,15 +74,23 @@ def register_opts(conf: cfg.ConfigOpts) -> None:
     conf.register_opts(coordination_opts, group="coordination")
 
 
-def _with_membership_timeout(url: str, member_timeout: float) -> str:
-    """``url`` asking tooz to forget a silent member well within
-    ``member_timeout`` (its own default is 30 s), unless it says otherwise."""
+def _with_member_timeout(url: str, member_timeout: float) -> str:
+    """``url`` asking tooz to forget a silent member, and to let its locks
+    go, within ``member_timeout`` (tooz's own default is 30 s for both),
+    unless the URL says otherwise."""
     parts = urllib.parse.urlsplit(url)
-    query = urllib.parse.parse_qs(parts.query)
-    if parts.scheme.startswith("file") or "membership_timeout" in query:
+    if parts.scheme.startswith("file"):
         return url
-    seconds = max(1, int(member_timeout // 3))
-    extra = urllib.parse.urlencode({"membership_timeout": seconds})
+    query = urllib.parse.parse_qs(parts.query)
+    wanted = {
+        # gone from the group well before a takeover is due
+        "membership_timeout": max(1, int(member_timeout // 3)),
+        # a dead member's volume locks free by the time its work is taken
+        "lock_timeout": max(1, int(member_timeout)),
+    }
+    extra = urllib.parse.urlencode({k: v for k, v in wanted.items() if k not in query})
+    if not extra:
+        return url
     joined = f"{parts.query}&{extra}" if parts.query else extra
     return urllib.parse.urlunsplit(parts._replace(query=joined))
 
@@ -116,7 +124,7 @@ class Coordination:
     def start(self) -> None:
         url = self._url
         if self.per_volume:
-            url = _with_membership_timeout(url, self.member_timeout)
+            url = _with_member_timeout(url, self.member_timeout)
         self._coordinator = coordination.get_coordinator(url, self._member_id)
         self._coordinator.start(start_heart=True)
 

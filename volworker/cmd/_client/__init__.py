@@ -6,9 +6,23 @@ group, write its module and list it in :data:`GROUPS`.
 
 from __future__ import annotations
 
-from volworker.cmd._client import capabilities, connections, manage, snapshots, volumes
+from volworker.cmd._client import (
+    capabilities,
+    cluster,
+    connections,
+    manage,
+    snapshots,
+    volumes,
+)
 from volworker.cmd._client.registry import Group
 
 __all__ = ["GROUPS"]
 
-GROUPS: tuple[Group, ...] = (volumes, snapshots, connections, manage, capabilities)
+GROUPS: tuple[Group, ...] = (
+    volumes,
+    snapshots,
+    connections,
+    manage,
+    capabilities,
+    cluster,
+)
