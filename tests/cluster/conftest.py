@@ -14,7 +14,11 @@ import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
 from tests.conftest import require_service
-from tests.functional.conftest import client, make_worker  # noqa: F401 - fixtures
+from tests.functional.conftest import (  # noqa: F401 - fixtures
+    client,
+    make_worker,
+    notifications,
+)
 from tests.unit.state.conftest import pg_url  # noqa: F401 - a fixture
 from volworker.testing.worker import Worker
 
