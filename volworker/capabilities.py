@@ -40,7 +40,7 @@ import oslo_messaging
 from oslo_config import cfg
 
 from volworker import capability_report, exception
-from volworker.driver import VolumeDriver
+from volworker.driver import Feature, VolumeDriver
 from volworker.senders import Senders
 from volworker.state import records
 from volworker.state.store import Store
@@ -110,6 +110,10 @@ class Publisher:
             transport, oslo_messaging.Target(topic=conf.scheduler_topic)
         ).prepare(fanout=True)
         self._defaults = {
+            # What the driver declares, unless its report says otherwise.
+            "consistent_group_snapshot_enabled": driver.supports(
+                Feature.CONSISTENT_GROUP_SNAPSHOT
+            ),
             "reserved_percentage": driver.configuration.reserved_percentage,
             "max_over_subscription_ratio": (
                 driver.configuration.max_over_subscription_ratio

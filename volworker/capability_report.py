@@ -13,10 +13,10 @@ that returns nonsense is treated like one that raises:
   number >= 0, or ``"unknown"`` / ``"infinite"``;
 - the optional per-pool fields, when given, have the seed's types; a pool
   without one takes the report's top-level value, then the backend's option
-  (``reserved_percentage``, ``max_over_subscription_ratio``), then the
-  seed's default (thin False, thick True, QoS and multiattach False, online
-  extend True); ``provisioned_capacity_gb`` defaults to what the worker
-  allocated;
+  (``reserved_percentage``, ``max_over_subscription_ratio``) or what the
+  driver declares (``consistent_group_snapshot_enabled``), then the seed's
+  default (thin False, thick True, QoS and multiattach False, online extend
+  True); ``provisioned_capacity_gb`` defaults to what the worker allocated;
 - everything else passes through as the driver gave it, provided JSON can
   carry it. Top-level capacity figures are dropped: the pools carry them.
 
@@ -54,6 +54,7 @@ DEFAULTS: dict[str, Any] = {
     "QoS_support": False,
     "multiattach": False,
     "online_extend_support": True,
+    "consistent_group_snapshot_enabled": False,
 }
 
 _MAX_PROBLEMS = 10
@@ -100,6 +101,7 @@ CHECKS: dict[str, Callable[[Any], Any]] = {
     "QoS_support": _flag,
     "multiattach": _flag,
     "online_extend_support": _flag,
+    "consistent_group_snapshot_enabled": _flag,
 }
 
 #: Every field of a published pool (design.md, "Capabilities").

@@ -16,6 +16,8 @@ from typing import Any
 
 __all__ = [
     "BackendUnavailable",
+    "GroupNotFound",
+    "GroupSnapshotNotFound",
     "ImageNotFound",
     "InvalidInput",
     "InvalidVolume",
@@ -65,6 +67,14 @@ class VolumeNotFound(VolworkerError):
 
 class SnapshotNotFound(VolworkerError):
     msg_fmt = "Snapshot %(snapshot_id)s could not be found."
+
+
+class GroupNotFound(VolworkerError):
+    msg_fmt = "Group %(group_id)s could not be found."
+
+
+class GroupSnapshotNotFound(VolworkerError):
+    msg_fmt = "Group snapshot %(group_snapshot_id)s could not be found."
 
 
 class VolumeIsBusy(VolworkerError):

@@ -13,6 +13,9 @@ from typing import Any
 
 __all__ = [
     "Attachment",
+    "Group",
+    "GroupSnapshot",
+    "GroupType",
     "Snapshot",
     "Volume",
     "VolumeType",
@@ -21,6 +24,8 @@ __all__ = [
 
 VOLUME_NAME_TEMPLATE = "volume-%s"
 SNAPSHOT_NAME_TEMPLATE = "snapshot-%s"
+GROUP_NAME_TEMPLATE = "group-%s"
+GROUP_SNAPSHOT_NAME_TEMPLATE = "group-snapshot-%s"
 
 
 def split_host(host: str) -> tuple[str, str | None]:
@@ -60,6 +65,7 @@ class Volume:
     provider_location: str | None = None
     provider_auth: str | None = None
     attachments: list[Attachment] = field(default_factory=list)
+    group_id: str | None = None
 
     @property
     def name(self) -> str:
@@ -91,6 +97,7 @@ class Snapshot:
     provider_location: str | None = None
     #: Size in GiB of the volume when the snapshot was taken.
     volume_size: int = 0
+    group_snapshot_id: str | None = None
 
     def __post_init__(self) -> None:
         if not self.volume_size:
@@ -102,4 +109,60 @@ class Snapshot:
         return SNAPSHOT_NAME_TEMPLATE % self.id
 
     def replace(self, **changes: Any) -> Snapshot:
+        return dataclasses.replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class GroupType:
+    name: str
+    group_specs: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def consistent(self) -> bool:
+        """Whether the type asks for snapshots of every member at one point
+        in time (``consistent_group_snapshot_enabled: "<is> True"``)."""
+        value = str(self.group_specs.get("consistent_group_snapshot_enabled", ""))
+        return value.replace("<is>", "").strip().lower() == "true"
+
+
+@dataclass
+class Group:
+    """A set of volumes of one backend, snapshotted and copied together."""
+
+    id: str
+    host: str
+    display_name: str | None = None
+    status: str = "creating"
+    group_type: GroupType | None = None
+    volumes: list[Volume] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        """The backend name of the group: ``group-<id>``."""
+        return GROUP_NAME_TEMPLATE % self.id
+
+    @property
+    def consistent(self) -> bool:
+        return self.group_type is not None and self.group_type.consistent
+
+    def replace(self, **changes: Any) -> Group:
+        return dataclasses.replace(self, **changes)
+
+
+@dataclass
+class GroupSnapshot:
+    """Snapshots of a group's members, taken together."""
+
+    id: str
+    group_id: str
+    group: Group
+    display_name: str | None = None
+    status: str = "creating"
+
+    @property
+    def name(self) -> str:
+        """The backend name of the group snapshot: ``group-snapshot-<id>``."""
+        return GROUP_SNAPSHOT_NAME_TEMPLATE % self.id
+
+    def replace(self, **changes: Any) -> GroupSnapshot:
         return dataclasses.replace(self, **changes)

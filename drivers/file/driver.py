@@ -4,7 +4,7 @@ over NBD by qemu-nbd.
 The modules beside this one do the work (see ``names`` for the layout of a
 pool); the driver classes check what they are given, pick the pool, and turn
 OS errors into the contract's errors with their cause kept (``base``). The
-manage methods are in ``manage``.
+manage methods are in ``manage``, the group methods in ``groups``.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from . import capacity, images, names, nbd, store, tools
 from .base import backend_call, gib
 from .exports import ExportRegistry, connector_host, export_from_attachment
 from .fsdir import Dir
+from .groups import FileGroups
 from .manage import ManageMethods
 from .pools import Pool, PoolSet, make_dir, parse_pools, pool_problems
 from .tempfiles import clear_stale
@@ -38,7 +39,7 @@ LOG = logging.getLogger(__name__)
 
 
 @volumedriver
-class FileDriver(ManageMethods):
+class FileDriver(ManageMethods, FileGroups):
     """Volumes as sparse raw files in local directories, exported over NBD."""
 
     VERSION = "1.0.0"
@@ -50,6 +51,8 @@ class FileDriver(ManageMethods):
             Feature.MANAGE_VOLUMES,
             Feature.MANAGE_SNAPSHOTS,
             Feature.DATA_PATH,
+            Feature.GROUPS,
+            Feature.CONSISTENT_GROUP_SNAPSHOT,
         }
     )
 
@@ -81,7 +84,7 @@ class FileDriver(ManageMethods):
                     "yes" if self.reflink[pool.name] else "no (sparse copies)",
                 )
         except (OSError, exception.VolworkerError) as exc:
-            # Check_for_setup_error says what is wrong with the pool.
+            # check_for_setup_error says what is wrong with the pool.
             LOG.warning("Pool %s is not ready: %s", pool.name, exc)
 
     @backend_call

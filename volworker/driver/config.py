@@ -62,7 +62,7 @@ def _register_with_defaults(
     conf.register_opts(opts, group=BACKEND_DEFAULTS_GROUP)
     defaults = conf[BACKEND_DEFAULTS_GROUP]
     for opt in opts:
-        # Set_default changes the Opt object itself, so each backend
+        # set_default changes the Opt object itself, so each backend
         # gets a copy of its own.
         own = copy.deepcopy(opt)
         try:

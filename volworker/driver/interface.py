@@ -27,13 +27,14 @@ if TYPE_CHECKING:
     from volworker.context import RequestContext
     from volworker.driver.config import BackendConfig
     from volworker.image import ImageService
-    from volworker.objects import Snapshot, Volume
+    from volworker.objects import Group, GroupSnapshot, Snapshot, Volume
 
 __all__ = [
     "CORE_METHODS",
     "FEATURE_METHODS",
     "Feature",
     "ModelUpdate",
+    "ModelUpdates",
     "VolumeDriver",
     "registered_drivers",
     "volumedriver",
@@ -42,6 +43,9 @@ __all__ = [
 #: Database updates a driver returns for the object it was given, such as
 #: ``{"provider_location": ...}``; None means nothing to update.
 ModelUpdate = dict[str, Any] | None
+#: Updates per member object, each with the ``id`` it applies to; None
+#: means nothing to update.
+ModelUpdates = list[dict[str, Any]] | None
 
 
 class Feature(enum.StrEnum):
@@ -59,6 +63,12 @@ class Feature(enum.StrEnum):
     CLONE_IMAGE = "clone_image"
     #: the exports carry data a client can read and write (not a stand-in)
     DATA_PATH = "data_path"
+    #: create_group, delete_group, update_group, create_group_from_src,
+    #: create_group_snapshot, delete_group_snapshot done natively; without
+    #: it the worker does them member by member (volworker.driver.groups)
+    GROUPS = "groups"
+    #: create_group_snapshot takes every member at one point in time
+    CONSISTENT_GROUP_SNAPSHOT = "consistent_group_snapshot"
 
 
 #: Methods every driver must implement (the seed's "Core Functionality").
@@ -99,6 +109,15 @@ FEATURE_METHODS: Mapping[Feature, tuple[str, ...]] = {
     ),
     Feature.CLONE_IMAGE: ("clone_image",),
     Feature.DATA_PATH: (),
+    Feature.GROUPS: (
+        "create_group",
+        "delete_group",
+        "update_group",
+        "create_group_from_src",
+        "create_group_snapshot",
+        "delete_group_snapshot",
+    ),
+    Feature.CONSISTENT_GROUP_SNAPSHOT: ("create_group_snapshot",),
 }
 
 
@@ -399,6 +418,81 @@ class VolumeDriver(abc.ABC):
         """As get_manageable_volumes, for snapshots; entries also carry
         ``source_reference``, the reference of the snapshot's volume."""
         raise exception.NotSupported(operation="get_manageable_snapshots")
+
+    # -- groups (Feature.GROUPS) ----------------------------------------------
+
+    def create_group(self, context: RequestContext, group: Group) -> ModelUpdate:
+        """Make the backend's object for a new, empty group, if it has one.
+
+        A model update with ``status: error`` (or an exception) fails it.
+        """
+        raise exception.NotSupported(operation="create_group")
+
+    def delete_group(
+        self, context: RequestContext, group: Group, volumes: list[Volume]
+    ) -> tuple[ModelUpdate, ModelUpdates]:
+        """Delete the group, and ``volumes``, its members, with it.
+
+        Returns the group's model update and one per volume; a volume whose
+        update says ``error_deleting`` (or ``error``) was not deleted.
+        """
+        raise exception.NotSupported(operation="delete_group")
+
+    def update_group(
+        self,
+        context: RequestContext,
+        group: Group,
+        add_volumes: list[Volume] | None = None,
+        remove_volumes: list[Volume] | None = None,
+    ) -> tuple[ModelUpdate, ModelUpdates, ModelUpdates]:
+        """Add ``add_volumes`` to the group and take ``remove_volumes`` out.
+
+        Returns the group's model update and those of the volumes added and
+        removed (each entry with its ``id``).
+        """
+        raise exception.NotSupported(operation="update_group")
+
+    def create_group_from_src(
+        self,
+        context: RequestContext,
+        group: Group,
+        volumes: list[Volume],
+        group_snapshot: GroupSnapshot | None = None,
+        snapshots: list[Snapshot] | None = None,
+        source_group: Group | None = None,
+        source_vols: list[Volume] | None = None,
+    ) -> tuple[ModelUpdate, ModelUpdates]:
+        """Create ``group`` with ``volumes``, each from its member snapshot
+        of ``group_snapshot`` (``volume.snapshot_id``) or its member volume
+        of ``source_group`` (``volume.source_volid``).
+
+        Returns the group's model update and one per new volume. When it
+        fails, nothing it made may be left behind.
+        """
+        raise exception.NotSupported(operation="create_group_from_src")
+
+    def create_group_snapshot(
+        self,
+        context: RequestContext,
+        group_snapshot: GroupSnapshot,
+        snapshots: list[Snapshot],
+    ) -> tuple[ModelUpdate, ModelUpdates]:
+        """Take ``snapshots``, one per member of the group, together (at one
+        point in time when the driver declares CONSISTENT_GROUP_SNAPSHOT).
+
+        Returns the group snapshot's model update and one per snapshot. When
+        it fails, no member snapshot may be left behind.
+        """
+        raise exception.NotSupported(operation="create_group_snapshot")
+
+    def delete_group_snapshot(
+        self,
+        context: RequestContext,
+        group_snapshot: GroupSnapshot,
+        snapshots: list[Snapshot],
+    ) -> tuple[ModelUpdate, ModelUpdates]:
+        """Delete a group snapshot and its member ``snapshots``."""
+        raise exception.NotSupported(operation="delete_group_snapshot")
 
 
 _DriverT = TypeVar("_DriverT", bound=type[VolumeDriver])

@@ -12,7 +12,15 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping
 
-from volworker.manager import connections, queries, snapshots, transitions, volumes
+from volworker.manager import (
+    connections,
+    group_snapshots,
+    groups,
+    queries,
+    snapshots,
+    transitions,
+    volumes,
+)
 from volworker.manager.operation import Command
 from volworker.manager.queries import Query
 from volworker.manager.request import Request
@@ -74,6 +82,32 @@ ACTIONS: Mapping[str, Action] = {
     "terminate_connection": Command(
         "volume", "detach", None, connections.terminate_connection, reply=True
     ),
+    # Casts on groups and group snapshots (contract 1.1).
+    "create_group": Command(
+        "group", "create", "error", groups.create_group, creates=True
+    ),
+    "update_group": Command("group", "update", "error", groups.update_group),
+    "delete_group": Command("group", "delete", "error_deleting", groups.delete_group),
+    "create_group_from_src": Command(
+        "group",
+        "create_from_src",
+        "error",
+        groups.create_group_from_src,
+        creates=True,
+    ),
+    "create_group_snapshot": Command(
+        "group_snapshot",
+        "create",
+        "error",
+        group_snapshots.create_group_snapshot,
+        creates=True,
+    ),
+    "delete_group_snapshot": Command(
+        "group_snapshot",
+        "delete",
+        "error_deleting",
+        group_snapshots.delete_group_snapshot,
+    ),
     # Calls that read, and the capability fanout.
     "get_volume": queries.get_volume,
     "get_snapshot": queries.get_snapshot,
@@ -81,6 +115,9 @@ ACTIONS: Mapping[str, Action] = {
     "get_capabilities": queries.capabilities,
     "get_manageable_volumes": queries.manageable_volumes,
     "get_manageable_snapshots": queries.manageable_snapshots,
+    "get_group": queries.get_group,
+    "get_group_snapshot": queries.get_group_snapshot,
+    "list_groups": queries.list_groups,
     "publish_service_capabilities": queries.publish_capabilities,
 }
 
@@ -95,6 +132,8 @@ async def volumes_touched(runtime: Runtime, request: Request) -> set[str]:
     """The volumes a command touches (see transitions.volumes_touched)."""
     if transitions.needs_lookup(request):
         return await runtime.db(
-            functools.partial(transitions.volumes_touched, request=request)
+            functools.partial(
+                transitions.volumes_touched, request=request, service=runtime.service
+            )
         )
-    return transitions.volumes_touched(None, request)
+    return transitions.volumes_touched(None, request, runtime.service)

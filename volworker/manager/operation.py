@@ -19,9 +19,10 @@ from typing import Any, ParamSpec, TypeVar
 from sqlalchemy.orm import Session
 
 from volworker import exception
-from volworker.manager import transitions
+from volworker.manager import group_records, transitions
 from volworker.manager.request import Request
 from volworker.manager.runtime import Runtime
+from volworker.objects import Group, GroupSnapshot, Snapshot
 from volworker.state.models import utcnow
 
 __all__ = [
@@ -131,6 +132,16 @@ class Operation:
             transitions.load_snapshot, self.runtime.service, snapshot_id
         )
 
+    async def load_group(self, group_id: str) -> tuple[dict[str, Any], Group]:
+        return await self.db(group_records.load_group, self.runtime.service, group_id)
+
+    async def load_group_snapshot(
+        self, group_snapshot_id: str
+    ) -> tuple[dict[str, Any], GroupSnapshot, list[Snapshot]]:
+        return await self.db(
+            group_records.load_group_snapshot, self.runtime.service, group_snapshot_id
+        )
+
     def model_update(
         self, update: Any, allowed: tuple[str, ...] = MODEL_FIELDS
     ) -> dict[str, Any]:
@@ -196,10 +207,15 @@ class Operation:
         return dict(row.to_dict())
 
     async def finish(
-        self, *, delete: bool = False, **fields: Any
+        self,
+        *,
+        delete: bool = False,
+        also: Callable[[Session], None] | None = None,
+        **fields: Any,
     ) -> dict[str, Any] | None:
-        """Close the operation: the object's final fields, then ``.end``."""
-        record = await self._close(fields=fields, delete=delete)
+        """Close the operation: the object's final fields (and whatever
+        ``also`` writes, in the same transaction), then ``.end``."""
+        record = await self._close(fields=fields, delete=delete, also=also)
         if record is not None:
             self._notify("end", record)
         LOG.info(

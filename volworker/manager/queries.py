@@ -17,19 +17,22 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from volworker import exception
-from volworker.manager import transitions
+from volworker.manager import group_records, transitions
 from volworker.manager.request import Request
 from volworker.manager.runtime import Runtime
 from volworker.objects import Snapshot, Volume
-from volworker.state import records
+from volworker.state import groups, records
 
 __all__ = [
     "Query",
     "answer",
     "answer_from",
     "capabilities",
+    "get_group",
+    "get_group_snapshot",
     "get_snapshot",
     "get_volume",
+    "list_groups",
     "list_volumes",
     "manageable_snapshots",
     "manageable_volumes",
@@ -82,9 +85,41 @@ async def _from_records(work: RecordWork, runtime: Runtime, request: Request) ->
     return await runtime.db(work(runtime.service, request.args))
 
 
-get_volume = Query(functools.partial(_from_records, _volume_work), _volume_work)
-get_snapshot = Query(functools.partial(_from_records, _snapshot_work), _snapshot_work)
-list_volumes = Query(functools.partial(_from_records, _list_work), _list_work)
+def _group_work(service: str, args: dict[str, Any]) -> Callable[[Session], Any]:
+    def work(session: Session) -> dict[str, Any]:
+        return group_records.load_group(session, service, args["group_id"])[0]
+
+    return work
+
+
+def _group_snapshot_work(
+    service: str, args: dict[str, Any]
+) -> Callable[[Session], Any]:
+    def work(session: Session) -> dict[str, Any]:
+        found = group_records.load_group_snapshot(
+            session, service, args["group_snapshot_id"]
+        )
+        return found[0]
+
+    return work
+
+
+def _groups_work(service: str, args: dict[str, Any]) -> Callable[[Session], Any]:
+    return functools.partial(
+        groups.list_groups, service=service, marker=args["marker"], limit=args["limit"]
+    )
+
+
+def _record_query(work: RecordWork) -> Query:
+    return Query(functools.partial(_from_records, work), work)
+
+
+get_volume = _record_query(_volume_work)
+get_snapshot = _record_query(_snapshot_work)
+list_volumes = _record_query(_list_work)
+get_group = _record_query(_group_work)
+get_group_snapshot = _record_query(_group_snapshot_work)
+list_groups = _record_query(_groups_work)
 
 
 async def _capabilities(runtime: Runtime, request: Request) -> Any:

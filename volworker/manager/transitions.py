@@ -10,6 +10,7 @@ crash between two transitions leaves them consistent.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +18,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session
 
 from volworker import exception
+from volworker.manager import group_records
 from volworker.manager.request import Request
 from volworker.objects import Snapshot, Volume
 from volworker.state import operations, records
@@ -75,10 +77,14 @@ def load_snapshot(
 
 
 def _new_record(
-    session: Session, service: str, kind: str, args: dict[str, Any]
+    session: Session, service: str, request: Request, kind: str
 ) -> tuple[Any, Any] | None:
     """Insert the record a create starts with; return the row and the driver
     object, or None when the id is taken."""
+    args = request.args
+    if kind in ("group", "group_snapshot"):
+        row = group_records.new_group_records(session, service, request.action, args)
+        return None if row is None else (row, None)
     if kind == "volume":
         fields = args["volume"]
         row = records.insert(
@@ -98,6 +104,7 @@ def _new_record(
             image_id=fields.get("image_id"),
             provider_location=None,
             provider_auth=None,
+            group_id=fields.get("group_id"),
         )
         return None if row is None else (row, row.to_volume())
     fields = args["snapshot"]
@@ -134,6 +141,8 @@ def is_transient(error: BaseException) -> bool:
 
 def needs_lookup(request: Request) -> bool:
     """Whether the volumes a request touches must be looked up."""
+    if request.action in group_records.GROUP_ACTIONS:
+        return True
     volume = request.args.get("volume") or {}
     return (
         request.action == "create_volume"
@@ -142,15 +151,23 @@ def needs_lookup(request: Request) -> bool:
     )
 
 
-def volumes_touched(session: Session | None, request: Request) -> set[str]:
+def volumes_touched(
+    session: Session | None, request: Request, service: str
+) -> set[str]:
     """The volumes a command touches: its own, a snapshot's, a clone's
-    source; its place in line and its locks. ``session`` is needed only
-    when :func:`needs_lookup` says so."""
+    source, a group's members (and the group's own key); its place in line
+    and its locks. ``session`` is needed only when :func:`needs_lookup`
+    says so."""
     args = request.args
+    if request.action in group_records.GROUP_ACTIONS:
+        assert session is not None
+        return group_records.volumes_touched(session, service, request.action, args)
     if "snapshot" in args:
         return {args["snapshot"]["volume_id"]}
     volume = args["volume"]
     keys = {volume["id"]}
+    if volume.get("group_id"):
+        keys.add(volume["group_id"])
     if request.action == "create_volume":
         if volume.get("source_volid"):
             keys.add(volume["source_volid"])
@@ -188,11 +205,11 @@ def accept(
     # skip taken keys need no SAVEPOINT, which would cost as much.
     row = obj = None
     if creates:
-        created = _new_record(session, service, kind, request.args)
+        created = _new_record(session, service, request, kind)
         if created is None:
             return None
         row, obj = created
-    volumes = volumes_touched(session, request)
+    volumes = volumes_touched(session, request, service)
     seq = operations.insert(
         session,
         volumes=volumes,
@@ -214,17 +231,25 @@ def accept(
 
 
 def load_row(session: Session, service: str, kind: str, resource_id: str) -> Any:
-    """The volume's or snapshot's row (detached); NotFound if not ours."""
+    """The object's row (detached); its NotFound error if not ours."""
     if kind == "volume":
         return volume_row(session, service, resource_id)
-    return snapshot_row(session, service, resource_id)
+    if kind == "snapshot":
+        return snapshot_row(session, service, resource_id)
+    if kind == "group":
+        return group_records.group_row(session, service, resource_id)
+    return group_records.group_snapshot_row(session, service, resource_id)
 
 
 def _driver_object(session: Session, service: str, kind: str, row: Any) -> Any:
     if kind == "volume":
         return row.to_volume(records.attachments(session, row.id))
-    _, volume = load_volume(session, service, row.volume_id)
-    return row.to_snapshot(volume)
+    if kind == "snapshot":
+        _, volume = load_volume(session, service, row.volume_id)
+        return row.to_snapshot(volume)
+    if kind == "group":
+        return group_records.load_group(session, service, row.id)[1]
+    return group_records.load_group_snapshot(session, service, row.id)[1]
 
 
 def begin(
@@ -267,11 +292,13 @@ def finish(  # noqa: PLR0913 - one journal entry's outcome
     state: str = "done",
     error: str | None = None,
     started_at: Any = None,
+    also: Callable[[Session], None] | None = None,
 ) -> Any:
     """Close the operation and leave its object final, in one transaction.
 
     ``row`` is the object's row as the operation last saw it (loaded here
-    when None); ``started_at`` is when it began, if begin() wrote nothing.
+    when None); ``started_at`` is when it began, if begin() wrote nothing;
+    ``also`` writes what else ends with it (a group's members).
     Returns the row as it now is (status ``deleted`` when deleted), or None
     when there is no object. TakenOver when the operation is no longer
     ``owner``'s: then nothing is written.
@@ -279,6 +306,8 @@ def finish(  # noqa: PLR0913 - one journal entry's outcome
     operations.set_state(
         session, seq, state, error=error, started_at=started_at, owner=owner
     )
+    if also is not None:
+        also(session)
     if row is None:
         row = records.load(session, kind, resource_id)
         if row is None or row.service != service:
@@ -293,6 +322,21 @@ def finish(  # noqa: PLR0913 - one journal entry's outcome
     return row
 
 
+def _sound_id(value: Any) -> str | None:
+    """A canonical UUID from ``value``, or None when it is not one."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        return None
+
+
+def _storable(value: Any, limit: int = 255) -> str:
+    """Text a column can hold: what was refused may be what was wrong."""
+    return str(value)[:limit].encode("utf-8", "replace").decode()
+
+
 def record_rejected(
     session: Session, service: str, kind: str, args: dict[str, Any], error: str
 ) -> dict[str, Any] | None:
@@ -301,28 +345,26 @@ def record_rejected(
     Returns the record, or None when there is no new id to record under.
     """
     obj = args.get(kind)
-    if kind != "volume" or not isinstance(obj, dict):
+    resource_id = _sound_id(obj.get("id")) if isinstance(obj, dict) else None
+    if obj is None or resource_id is None or kind == "snapshot":
         return None
-    if not isinstance(obj.get("id"), str):
-        return None
-    # Only the id needs to be sound to record the failure under it.
-    try:
-        resource_id = str(uuid.UUID(obj["id"]))
-    except ValueError:
-        return None
-    size = obj.get("size")
-    row = records.insert(
-        session,
-        "volume",
-        id=resource_id,
-        service=service,
-        # Only storable text; the host may be what was wrong.
-        host=str(obj.get("host"))[:255].encode("utf-8", "replace").decode(),
-        pool=None,
-        size=size if isinstance(size, int) and not isinstance(size, bool) else 0,
-        status="error",
-        error=error,
-    )
+    fields: dict[str, Any] = {
+        "id": resource_id,
+        "service": service,
+        "status": "error",
+        "error": error,
+    }
+    if kind == "volume":
+        size = obj.get("size")
+        sized = isinstance(size, int) and not isinstance(size, bool)
+        fields.update(
+            host=_storable(obj.get("host")), pool=None, size=size if sized else 0
+        )
+    elif kind == "group":
+        fields.update(host=_storable(obj.get("host")))
+    else:
+        fields.update(group_id=_storable(obj.get("group_id"), 36))
+    row = records.insert(session, kind, **fields)
     return None if row is None else dict(row.to_dict())
 
 

@@ -56,6 +56,13 @@ async def _create_from_image(op: Operation, volume: Volume) -> Any:
 
 
 async def create_volume(op: Operation) -> None:
+    group_id = op.args["volume"].get("group_id")
+    if group_id:
+        record, _ = await op.load_group(group_id)
+        _require(
+            record["status"] == "available",
+            exception.InvalidInput(reason=f"group {group_id} is {record['status']}"),
+        )
     volume: Volume = await op.begin("creating")
     if volume.snapshot_id:
         record, snapshot = await op.load_snapshot(volume.snapshot_id)

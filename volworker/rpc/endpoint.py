@@ -1,9 +1,10 @@
 """The wire contract's methods: check each argument, then hand over.
 
-Every public method here is one method of contract 1.0 with its exact
-parameters. It validates what arrived (raising ``InvalidInput`` that names
-the argument) and returns the :class:`~volworker.manager.request.Request`
-for the manager; nothing here touches state or the backend.
+Every public method here is one method of the contract (1.0, and 1.1 for
+groups) with its exact parameters. It validates what arrived (raising
+``InvalidInput`` that names the argument) and returns the
+:class:`~volworker.manager.request.Request` for the manager; nothing here
+touches state or the backend.
 """
 
 from __future__ import annotations
@@ -12,12 +13,12 @@ from typing import Any
 
 from volworker import exception
 from volworker.manager.request import Request
-from volworker.rpc import validate
+from volworker.rpc import validate, validate_groups
 from volworker.rpc.validate import BackendIdentity
 
 __all__ = ["CONTRACT_VERSION", "Endpoint"]
 
-CONTRACT_VERSION = "1.0"
+CONTRACT_VERSION = "1.1"
 _LIST_LIMIT_MAX = 1000
 
 
@@ -110,6 +111,80 @@ class Endpoint:
     def publish_service_capabilities(self) -> Request:
         return Request("publish_service_capabilities", {})
 
+    # -- casts on groups (1.1) ---------------------------------------------
+
+    def create_group(self, group: Any) -> Request:
+        return Request(
+            "create_group", {"group": validate_groups.group(group, self.ident)}
+        )
+
+    def delete_group(self, group: Any, delete_volumes: Any = False) -> Request:
+        return Request(
+            "delete_group",
+            {
+                "group": validate_groups.group(group, self.ident),
+                "delete_volumes": validate.flag(delete_volumes, "delete_volumes"),
+            },
+        )
+
+    def update_group(
+        self, group: Any, add_volumes: Any = None, remove_volumes: Any = None
+    ) -> Request:
+        return Request(
+            "update_group",
+            {
+                "group": validate_groups.group(group, self.ident),
+                "add_volumes": validate_groups.volume_ids(add_volumes, "add_volumes"),
+                "remove_volumes": validate_groups.volume_ids(
+                    remove_volumes, "remove_volumes"
+                ),
+            },
+        )
+
+    def create_group_snapshot(self, group_snapshot: Any) -> Request:
+        return Request(
+            "create_group_snapshot",
+            {"group_snapshot": validate_groups.group_snapshot(group_snapshot)},
+        )
+
+    def delete_group_snapshot(self, group_snapshot: Any) -> Request:
+        return Request(
+            "delete_group_snapshot",
+            {"group_snapshot": validate_groups.group_snapshot(group_snapshot)},
+        )
+
+    def create_group_from_src(
+        self,
+        group: Any,
+        volumes: Any,
+        group_snapshot_id: Any = None,
+        source_group_id: Any = None,
+    ) -> Request:
+        checked = validate_groups.group(group, self.ident)
+        if (group_snapshot_id is None) == (source_group_id is None):
+            raise exception.InvalidInput(
+                reason="name exactly one of group_snapshot_id and source_group_id"
+            )
+        if group_snapshot_id is not None:
+            source, key = "group_snapshot_id", "snapshot_id"
+            source_id = validate.uuid_str(group_snapshot_id, source)
+        else:
+            source, key = "source_group_id", "source_volid"
+            source_id = validate.uuid_str(source_group_id, source)
+        members = validate_groups.new_members(
+            volumes, self.ident, self.max_gb, checked["id"], key
+        )
+        return Request(
+            "create_group_from_src",
+            {
+                "group": checked,
+                "volumes": members,
+                "group_snapshot_id": None,
+                "source_group_id": None,
+                source: source_id,
+            },
+        )
+
     # -- calls --------------------------------------------------------------
 
     def initialize_connection(self, volume: Any, connector: Any) -> Request:
@@ -152,6 +227,32 @@ class Endpoint:
     def list_volumes(self, marker: Any = None, limit: Any = None) -> Request:
         return Request(
             "list_volumes",
+            {
+                "marker": None
+                if marker is None
+                else validate.uuid_str(marker, "marker"),
+                "limit": self._limit(limit),
+            },
+        )
+
+    def get_group(self, group_id: Any) -> Request:
+        return Request(
+            "get_group", {"group_id": validate.uuid_str(group_id, "group_id")}
+        )
+
+    def get_group_snapshot(self, group_snapshot_id: Any) -> Request:
+        return Request(
+            "get_group_snapshot",
+            {
+                "group_snapshot_id": validate.uuid_str(
+                    group_snapshot_id, "group_snapshot_id"
+                )
+            },
+        )
+
+    def list_groups(self, marker: Any = None, limit: Any = None) -> Request:
+        return Request(
+            "list_groups",
             {
                 "marker": None
                 if marker is None

@@ -75,9 +75,14 @@ class VolumeAPI:
       get_volume, get_snapshot, list_volumes, get_manageable_volumes,
       get_manageable_snapshots (calls); publish_service_capabilities
       (fanout).
+    * 1.1 - Groups: create_group, delete_group, update_group,
+      create_group_snapshot, delete_group_snapshot, create_group_from_src
+      (casts); get_group, get_group_snapshot, list_groups (calls). A volume
+      may carry ``group_id``. 1.0 methods are sent as 1.0, so a 1.0 worker
+      keeps serving them.
     """
 
-    RPC_API_VERSION = "1.0"
+    RPC_API_VERSION = "1.1"
 
     def __init__(
         self,
@@ -122,8 +127,15 @@ class VolumeAPI:
     def _ctxt(ctxt: dict[str, Any] | None) -> dict[str, Any]:
         return ctxt or {"request_id": f"req-{uuid.uuid4()}"}
 
-    def _cast(self, server: str, method: str, ctxt: Any = None, **kwargs: Any) -> None:
-        cctxt = self.client.prepare(server=_server(server), version="1.0")
+    def _cast(
+        self,
+        server: str,
+        method: str,
+        ctxt: Any = None,
+        version: str = "1.0",
+        **kwargs: Any,
+    ) -> None:
+        cctxt = self.client.prepare(server=_server(server), version=version)
         cctxt.cast(self._ctxt(ctxt), method, **kwargs)
 
     def _call(
@@ -132,6 +144,7 @@ class VolumeAPI:
         method: str,
         ctxt: Any = None,
         timeout: float | None = None,
+        version: str = "1.0",
         **kwargs: Any,
     ) -> Any:
         """A call that ends within its timeout, also with the broker away.
@@ -141,7 +154,7 @@ class VolumeAPI:
         caller gets MessagingTimeout when the time is up all the same.
         """
         timeout = timeout if timeout is not None else self.timeout
-        options: dict[str, Any] = {"server": _server(server), "version": "1.0"}
+        options: dict[str, Any] = {"server": _server(server), "version": version}
         if timeout is not None:
             options.update(timeout=timeout, retry=_retries_within(timeout))
         call = functools.partial(
@@ -332,5 +345,102 @@ class VolumeAPI:
         paging = _paging(marker, limit, offset, sort_keys, sort_dirs)
         result: list[dict[str, Any]] = self._call(
             host, "get_manageable_snapshots", ctxt, **paging
+        )
+        return result
+
+    # -- groups (1.1) ---------------------------------------------------------
+
+    def create_group(self, group: dict[str, Any], ctxt: Any = None) -> None:
+        self._cast(group["host"], "create_group", ctxt, "1.1", group=group)
+
+    def delete_group(
+        self, group: dict[str, Any], delete_volumes: bool = False, ctxt: Any = None
+    ) -> None:
+        self._cast(
+            group["host"],
+            "delete_group",
+            ctxt,
+            "1.1",
+            group=group,
+            delete_volumes=delete_volumes,
+        )
+
+    def update_group(
+        self,
+        group: dict[str, Any],
+        add_volumes: list[str] | None = None,
+        remove_volumes: list[str] | None = None,
+        ctxt: Any = None,
+    ) -> None:
+        self._cast(
+            group["host"],
+            "update_group",
+            ctxt,
+            "1.1",
+            group=group,
+            add_volumes=add_volumes or [],
+            remove_volumes=remove_volumes or [],
+        )
+
+    def create_group_snapshot(
+        self, host: str, group_snapshot: dict[str, Any], ctxt: Any = None
+    ) -> None:
+        self._cast(
+            host, "create_group_snapshot", ctxt, "1.1", group_snapshot=group_snapshot
+        )
+
+    def delete_group_snapshot(
+        self, host: str, group_snapshot: dict[str, Any], ctxt: Any = None
+    ) -> None:
+        self._cast(
+            host, "delete_group_snapshot", ctxt, "1.1", group_snapshot=group_snapshot
+        )
+
+    def create_group_from_src(
+        self,
+        group: dict[str, Any],
+        volumes: list[dict[str, Any]],
+        group_snapshot_id: str | None = None,
+        source_group_id: str | None = None,
+        ctxt: Any = None,
+    ) -> None:
+        self._cast(
+            group["host"],
+            "create_group_from_src",
+            ctxt,
+            "1.1",
+            group=group,
+            volumes=volumes,
+            group_snapshot_id=group_snapshot_id,
+            source_group_id=source_group_id,
+        )
+
+    def get_group(self, host: str, group_id: str, ctxt: Any = None) -> dict[str, Any]:
+        result: dict[str, Any] = self._call(
+            host, "get_group", ctxt, version="1.1", group_id=group_id
+        )
+        return result
+
+    def get_group_snapshot(
+        self, host: str, group_snapshot_id: str, ctxt: Any = None
+    ) -> dict[str, Any]:
+        result: dict[str, Any] = self._call(
+            host,
+            "get_group_snapshot",
+            ctxt,
+            version="1.1",
+            group_snapshot_id=group_snapshot_id,
+        )
+        return result
+
+    def list_groups(
+        self,
+        host: str,
+        marker: str | None = None,
+        limit: int | None = None,
+        ctxt: Any = None,
+    ) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._call(
+            host, "list_groups", ctxt, version="1.1", marker=marker, limit=limit
         )
         return result

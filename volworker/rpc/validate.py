@@ -176,6 +176,8 @@ def volume(value: Any, ident: BackendIdentity, max_gb: int) -> dict[str, Any]:
         "source_volid": None,
         "image_id": None,
     }
+    if raw.get("group_id") is not None:
+        result["group_id"] = uuid_str(raw["group_id"], "volume.group_id")
     sources = [k for k in ("snapshot_id", "source_volid", "image_id") if raw.get(k)]
     if len(sources) > 1:
         raise _fail(f"volume has more than one source: {', '.join(sources)}")

@@ -46,7 +46,7 @@ def create_engine(url: str | URL, *, sqlite_synchronous: str = "FULL") -> Engine
     url = sa.make_url(url)
     if url.get_backend_name() == "sqlite":
         return _sqlite_engine(url, sqlite_synchronous)
-    # Pre_ping replaces a connection the server dropped while it sat in
+    # pre_ping replaces a connection the server dropped while it sat in
     # the pool, so a batch after an outage reconnects instead of failing.
     return sa.create_engine(url, pool_pre_ping=True, hide_parameters=True)
 

@@ -33,6 +33,8 @@ from volworker import objects
 __all__ = [
     "AttachmentRecord",
     "Base",
+    "GroupRecord",
+    "GroupSnapshotRecord",
     "InitiatorDataRecord",
     "OperationRecord",
     "OperationVolume",
@@ -85,7 +87,7 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
 
 
 def _json() -> JSON:
-    # None_as_null stores Python None as SQL NULL, not the JSON 'null'.
+    # none_as_null stores Python None as SQL NULL, not the JSON 'null'.
     return JSON(none_as_null=True)
 
 
@@ -96,7 +98,7 @@ class Base(DeclarativeBase):
 class _Resource:
     """Columns volumes and snapshots share."""
 
-    # Sort_order puts the shared columns around the class's own ones.
+    # sort_order puts the shared columns around the class's own ones.
     id: Mapped[str] = mapped_column(String(36), primary_key=True, sort_order=-1)
     service: Mapped[str] = mapped_column(String(255), index=True, sort_order=-1)
     status: Mapped[str] = mapped_column(String(32), index=True)
@@ -139,6 +141,7 @@ class VolumeRecord(_Resource, Base):
     source_volid: Mapped[str | None] = mapped_column(String(36))
     image_id: Mapped[str | None] = mapped_column(String(255))
     provider_auth: Mapped[str | None] = mapped_column(Text)
+    group_id: Mapped[str | None] = mapped_column(String(36), index=True)
 
     @property
     def host_with_pool(self) -> str:
@@ -151,6 +154,8 @@ class VolumeRecord(_Resource, Base):
         """The contract's volume record."""
         record = self._record()
         record["host"] = self.host_with_pool
+        if self.group_id:
+            record["group_id"] = self.group_id
         return record
 
     def to_volume(self, attachments: Iterable[AttachmentLike] = ()) -> objects.Volume:
@@ -179,6 +184,7 @@ class VolumeRecord(_Resource, Base):
             provider_location=self.provider_location,
             provider_auth=self.provider_auth,
             attachments=[_attachment(a) for a in attachments],
+            group_id=self.group_id,
         )
 
 
@@ -200,11 +206,14 @@ class SnapshotRecord(_Resource, Base):
 
     # No foreign key: the manager orders deletes (snapshots first).
     volume_id: Mapped[str] = mapped_column(String(36), index=True)
+    group_snapshot_id: Mapped[str | None] = mapped_column(String(36), index=True)
 
     def to_dict(self) -> dict[str, Any]:
         """The contract's snapshot record."""
         record = self._record()
         record["volume_id"] = self.volume_id
+        if self.group_snapshot_id:
+            record["group_snapshot_id"] = self.group_snapshot_id
         return record
 
     def to_snapshot(self, volume: objects.Volume) -> objects.Snapshot:
@@ -217,6 +226,88 @@ class SnapshotRecord(_Resource, Base):
             metadata=dict(self.meta or {}),
             provider_location=self.provider_location,
             volume_size=self.size,
+            group_snapshot_id=self.group_snapshot_id,
+        )
+
+
+class _GroupColumns:
+    """Columns groups and group snapshots share."""
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, sort_order=-1)
+    service: Mapped[str] = mapped_column(String(255), index=True, sort_order=-1)
+    status: Mapped[str] = mapped_column(String(32))
+    display_name: Mapped[str | None] = mapped_column(String(255))
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(
+        UTCDateTime(), default=utcnow, sort_order=1
+    )
+    updated_at: Mapped[dt.datetime] = mapped_column(
+        UTCDateTime(), default=utcnow, sort_order=1
+    )
+
+    def _record(self) -> dict[str, Any]:
+        record: dict[str, Any] = {
+            "id": self.id,
+            "status": self.status,
+            "name": self.display_name,
+            "created_at": isoformat(self.created_at),
+            "updated_at": isoformat(self.updated_at),
+        }
+        if self.status.startswith("error"):
+            record["error"] = self.error
+        return record
+
+
+class GroupRecord(_GroupColumns, Base):
+    __tablename__ = "groups"
+
+    host: Mapped[str] = mapped_column(String(255))
+    group_type: Mapped[dict[str, Any] | None] = mapped_column(_json())
+
+    def to_dict(self) -> dict[str, Any]:
+        """The contract's group record, without its ``volume_ids``."""
+        record = self._record()
+        record["host"] = self.host
+        record["group_type"] = self.group_type
+        return record
+
+    def to_group(self, volumes: Iterable[objects.Volume] = ()) -> objects.Group:
+        gtype = self.group_type
+        return objects.Group(
+            id=self.id,
+            host=self.host,
+            display_name=self.display_name,
+            status=self.status,
+            group_type=(
+                objects.GroupType(
+                    name=gtype["name"],
+                    group_specs=dict(gtype.get("group_specs") or {}),
+                )
+                if gtype
+                else None
+            ),
+            volumes=list(volumes),
+        )
+
+
+class GroupSnapshotRecord(_GroupColumns, Base):
+    __tablename__ = "group_snapshots"
+
+    group_id: Mapped[str] = mapped_column(String(36), index=True)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The contract's group snapshot record, without its ``snapshot_ids``."""
+        record = self._record()
+        record["group_id"] = self.group_id
+        return record
+
+    def to_group_snapshot(self, group: objects.Group) -> objects.GroupSnapshot:
+        return objects.GroupSnapshot(
+            id=self.id,
+            group_id=self.group_id,
+            group=group,
+            display_name=self.display_name,
+            status=self.status,
         )
 
 
@@ -294,7 +385,7 @@ class OperationRecord(Base):
     message_id: Mapped[str | None] = mapped_column(String(64), unique=True)
     service: Mapped[str] = mapped_column(String(255))
     action: Mapped[str] = mapped_column(String(64))
-    #: ``"volume"`` or ``"snapshot"``.
+    #: ``"volume"``, ``"snapshot"``, ``"group"`` or ``"group_snapshot"``.
     resource_type: Mapped[str] = mapped_column(String(16))
     resource_id: Mapped[str] = mapped_column(String(36), index=True)
     args: Mapped[dict[str, Any]] = mapped_column(_json(), default=dict)

@@ -18,6 +18,8 @@ from volworker.state import _sql
 from volworker.state.models import (
     AttachmentRecord,
     Base,
+    GroupRecord,
+    GroupSnapshotRecord,
     SnapshotRecord,
     VolumeRecord,
     utcnow,
@@ -46,7 +48,12 @@ __all__ = [
     "volume_ids",
 ]
 
-KINDS: dict[str, type[Base]] = {"volume": VolumeRecord, "snapshot": SnapshotRecord}
+KINDS: dict[str, type[Base]] = {
+    "volume": VolumeRecord,
+    "snapshot": SnapshotRecord,
+    "group": GroupRecord,
+    "group_snapshot": GroupSnapshotRecord,
+}
 
 #: Volume statuses that hold no space on the backend. ``error`` is a create
 #: (or manage) that failed, so nothing of it is placed; every other status,
@@ -65,11 +72,12 @@ def insert(session: Session, kind: str, **fields: Any) -> Any:
     Returns the row as a detached model instance.
     """
     now = utcnow()
-    fields.setdefault("meta", {})
+    model = KINDS[kind]
+    if kind in ("volume", "snapshot"):
+        fields.setdefault("meta", {})
     fields.setdefault("created_at", now)
     fields.setdefault("updated_at", now)
     fields.setdefault("error", None)
-    model = KINDS[kind]
     statement = _sql.insert_new(model, _sql.dialect(session), None)
     result = session.execute(statement, _sql.values(model, fields))
     assert isinstance(result, sa.CursorResult)

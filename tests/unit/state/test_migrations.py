@@ -42,6 +42,8 @@ def test_migrations_build_the_models_schema(engine: sa.Engine) -> None:
     assert set(sa.inspect(engine).get_table_names()) == {
         "alembic_version",
         "attachments",
+        "group_snapshots",
+        "groups",
         "operation_volumes",
         "initiator_data",
         "operations",

@@ -29,7 +29,7 @@ __all__ = [
 LOG = logging.getLogger(__name__)
 
 #: The newest revision in ``versions/``; a test keeps the two in step.
-HEAD_REVISION = "0003"
+HEAD_REVISION = "0004"
 SCRIPT_LOCATION = os.path.dirname(os.path.abspath(__file__))
 
 # Any fixed number; members of a cluster serialise their upgrades on it.
