@@ -257,3 +257,70 @@ def test_no_worker_no_broker_bad_usage() -> None:
         assert bad.returncode == 2, usage
         assert "usage: volworker-client" in bad.stderr
         assert "Traceback" not in bad.stderr
+
+
+def test_group_commands(fake_worker: Worker) -> None:
+    env = {
+        "VOLWORKER_TRANSPORT_URL": RABBIT_URL,
+        "VOLWORKER_HOST": fake_worker.server("b1"),
+    }
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return client("--topic", fake_worker.topic, *args, env=env)
+
+    volumes = [fields(ok(run("create", "--size", "2", "--wait")))["id"] for _ in "ab"]
+    made = json.loads(
+        ok(
+            run(
+                "group",
+                "create",
+                "--name",
+                "db",
+                "--volume",
+                volumes[0],
+                "--volume",
+                volumes[1],
+                "--wait",
+                "--format",
+                "json",
+            )
+        )
+    )
+    assert (made["status"], made["name"]) == ("available", "db")
+    assert sorted(made["volume_ids"]) == sorted(volumes)
+    listed = rows(ok(run("group", "list")))
+    assert [(r["ID"], r["VOLUMES"]) for r in listed] == [(made["id"], "2")]
+
+    taken = json.loads(
+        ok(run("group", "snapshot", made["id"], "--wait", "--format", "json"))
+    )
+    assert taken["status"] == "available" and len(taken["snapshot_ids"]) == 2
+    copy = json.loads(
+        ok(
+            run(
+                "group",
+                "create-from-src",
+                "--group-snapshot",
+                taken["id"],
+                "--wait",
+                "--format",
+                "json",
+            )
+        )
+    )
+    assert copy["status"] == "available" and len(copy["volume_ids"]) == 2
+    sizes = {
+        json.loads(ok(run("show", v, "--format", "json")))["size"]
+        for v in copy["volume_ids"]
+    }
+    assert sizes == {2}
+
+    refused = run("group", "delete", made["id"], "--wait", "--wait-timeout", "3")
+    assert refused.returncode != 0  # it has volumes, and snapshots of them
+    ok(run("group", "snapshot-delete", taken["id"], "--wait"))
+    for group in (made["id"], copy["id"]):
+        ok(run("group", "delete", group, "--delete-volumes", "--wait"))
+    assert json.loads(ok(run("list", "--format", "json"))) == []
+    assert error_line(run("group", "show", UNKNOWN_ID)).startswith(
+        "error: GroupNotFound"
+    )

@@ -50,6 +50,17 @@ def _gone(get: Callable[[], Any], error: type[Exception]) -> None:
         time.sleep(0.05)
 
 
+def _through_nbd(
+    api: VolumeAPI, volume: dict[str, Any], use: Callable[[dict[str, Any]], Any]
+) -> Any:
+    """Attach ``volume``, ``use`` the connection, detach; what ``use`` said."""
+    info = api.initialize_connection(volume, {"host": "client"})
+    try:
+        return use(info)
+    finally:
+        api.terminate_connection(volume, {"host": "client"})
+
+
 def test_group_snapshot_and_groups_made_from_sources_keep_the_bytes(
     tmp_path: pathlib.Path,
     make_worker: Callable[..., Worker],
@@ -70,9 +81,9 @@ def test_group_snapshot_and_groups_made_from_sources_keep_the_bytes(
         api.create_volume(volume)
     for pattern, volume in enumerate(members, start=0x41):
         wait_status(api, server, volume["id"], "available")
-        info = api.initialize_connection(volume, {"host": "writer"})
-        nbdclient.write(info, 0, MiB, pattern)
-        api.terminate_connection(volume, {"host": "writer"})
+        _through_nbd(
+            api, volume, lambda info, p=pattern: nbdclient.write(info, 0, MiB, p)
+        )
     record = api.get_group(server, group["id"])
     assert sorted(record["volume_ids"]) == sorted(v["id"] for v in members)
 
@@ -92,17 +103,17 @@ def test_group_snapshot_and_groups_made_from_sources_keep_the_bytes(
     made = _wait(lambda: api.get_group(server, copy["id"]), "available")
     assert sorted(made["volume_ids"]) == sorted(v["id"] for v in new)
     for pattern, volume in enumerate(new, start=0x41):
-        info = api.initialize_connection(volume, {"host": "reader"})
-        assert nbdclient.holds(info, 0, MiB, pattern)
-        api.terminate_connection(volume, {"host": "reader"})
+        assert _through_nbd(
+            api, volume, lambda info, p=pattern: nbdclient.holds(info, 0, MiB, p)
+        )
 
     clone = _group(worker)
     cloned = [new_volume(worker, "b1", source_volid=v["id"]) for v in new]
     api.create_group_from_src(clone, cloned, source_group_id=copy["id"])
     _wait(lambda: api.get_group(server, clone["id"]), "available")
-    info = api.initialize_connection(cloned[2], {"host": "reader"})
-    assert nbdclient.holds(info, 0, MiB, 0x43)
-    api.terminate_connection(cloned[2], {"host": "reader"})
+    assert _through_nbd(
+        api, cloned[2], lambda info: nbdclient.holds(info, 0, MiB, 0x43)
+    )
 
     groups = {g["id"] for g in api.list_groups(server)}
     assert groups == {group["id"], copy["id"], clone["id"]}

@@ -10,6 +10,7 @@ from volworker.cmd._client import (
     capabilities,
     cluster,
     connections,
+    groups,
     manage,
     snapshots,
     volumes,
@@ -25,4 +26,5 @@ GROUPS: tuple[Group, ...] = (
     manage,
     capabilities,
     cluster,
+    groups,
 )

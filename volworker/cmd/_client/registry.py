@@ -39,6 +39,16 @@ class Commands:
         self._parsers.append(parser)
         return parser
 
+    def nested(self, name: str, summary: str) -> Commands:
+        """A subcommand with subcommands of its own (``group create``)."""
+        parser = self._subparsers.add_parser(name, help=summary, description=summary)
+        sub = parser.add_subparsers(
+            dest=f"{name}_command", metavar="COMMAND", required=True
+        )
+        inner = Commands(sub, self._add_common)
+        inner._parsers = self._parsers  # one list: finish() covers them all
+        return inner
+
     def finish(self) -> None:
         """Give every subcommand the global options, kept out of its usage."""
         for parser in self._parsers:

@@ -116,10 +116,18 @@ class Session:
             return None
 
     def find(self, kind: str, object_id: str) -> dict[str, Any] | None:
-        """The record of a ``"volume"`` or ``"snapshot"``, or None."""
+        """The record of a ``"volume"``, ``"snapshot"``, ``"group"`` or
+        ``"group snapshot"``, or None when the worker has no such object."""
         if kind == "volume":
             return self.find_volume(object_id)
-        return self.find_snapshot(object_id)
+        if kind == "snapshot":
+            return self.find_snapshot(object_id)
+        try:
+            if kind == "group":
+                return self.api.get_group(self.server, object_id)
+            return self.api.get_group_snapshot(self.server, object_id)
+        except (exception.GroupNotFound, exception.GroupSnapshotNotFound):
+            return None
 
     @staticmethod
     def volume_arg(record: dict[str, Any]) -> dict[str, Any]:

@@ -33,7 +33,7 @@ __all__ = [
 ]
 
 DEFAULT_TIMEOUT = 300.0
-TRANSITIONAL = frozenset({"creating", "deleting", "extending", "reverting"})
+TRANSITIONAL = frozenset({"creating", "deleting", "extending", "reverting", "updating"})
 FIRST_INTERVAL = 0.1
 MAX_INTERVAL = 1.0
 #: Seconds without any change before a note that the request may be refused.
