@@ -33,6 +33,9 @@ from volworker.rpc.rpcapi import VolumeAPI
 __all__ = ["client", "load", "make_worker", "notifications"]
 
 DEFAULT_TIME_LIMIT = 120.0
+#: Limits of a test's setup and teardown (a mount, a database, a worker's
+#: stop), which have no marker of their own.
+FIXTURE_TIME_LIMIT = 120.0
 SUMMARY_ENV = "VOLWORKER_FAULT_SUMMARY"
 
 
@@ -78,7 +81,7 @@ def pytest_terminal_summary(
 
 
 class TimeLimitExceeded(Exception):
-    """The test ran past its time_limit."""
+    """A test, or its setup or teardown, ran past its limit."""
 
 
 def _limit(item: pytest.Item) -> float:
@@ -86,34 +89,48 @@ def _limit(item: pytest.Item) -> float:
     return float(marker.args[0]) if marker else DEFAULT_TIME_LIMIT
 
 
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_protocol(item: pytest.Item) -> Iterator[None]:
-    """The backstop: if setup, test and teardown together run a minute and
-    a half past the limit (something hangs where no exception reaches),
-    dump every thread's stack and exit, so CI never hangs."""
-    faulthandler.dump_traceback_later(_limit(item) + 90, exit=True, file=sys.stderr)
+@contextlib.contextmanager
+def _alarm(item: pytest.Item, phase: str, limit: float) -> Iterator[None]:
+    """Raise TimeLimitExceeded in the phase at its limit, and again every
+    30 s should something swallow it, so a hang becomes this test's failure
+    and the run goes on. A minute and a half after the limit, every
+    thread's stack is dumped to show where it hung (the run is never cut
+    short: a dump that exits would cost the session its summary)."""
+
+    def expire(signum: int, frame: FrameType | None) -> None:
+        raise TimeLimitExceeded(f"{item.nodeid}: {phase} ran over {limit:.0f}s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, limit, 30)
+    faulthandler.dump_traceback_later(limit + 90, file=sys.stderr)
     try:
         yield
     finally:
         faulthandler.cancel_dump_traceback_later()
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+# The phase hooks, unlike pytest_runtest_protocol, are called for the
+# items of this directory only: the limits never reach other suites' tests.
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
+    with _alarm(item, "setup", FIXTURE_TIME_LIMIT):
+        yield
 
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
     """Bound the test itself: TimeLimitExceeded is raised in it at its
     limit, so its fixtures still clean up."""
-    limit = _limit(item)
-
-    def expire(signum: int, frame: FrameType | None) -> None:
-        raise TimeLimitExceeded(f"{item.nodeid} ran over {limit:.0f}s")
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, limit)
-    try:
+    with _alarm(item, "call", _limit(item)):
         yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item: pytest.Item) -> Iterator[None]:
+    with _alarm(item, "teardown", FIXTURE_TIME_LIMIT):
+        yield
 
 
 @pytest.fixture
