@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import pathlib
 import random
 import signal
@@ -45,6 +46,8 @@ from volworker_drivers.fake import effects
 __all__ = ["Kill", "KillRounds"]
 
 UNFINISHED = ("accepted", "running")
+#: So few operations left unfinished that the kill must not wait longer.
+FEW = 5
 
 
 @dataclass
@@ -107,17 +110,18 @@ class KillRounds:
         self.kills.append(kill)
         return kill
 
+    def _moment(self) -> bool:
+        """An operation runs (its redo is what is tested), or the work in
+        flight is running out: kill now."""
+        states = [r["state"] for r in self._rows() if r["state"] in UNFINISHED]
+        return "running" in states or len(states) <= FEW
+
     def _kill_midway(self, sender: Sender, share: float) -> Kill:
         casts = sum(1 for op in sender.ops if not op.is_call)
         target = max(1, int(share * casts))
         wait_for(lambda: self._finished(sender) >= target, 60, f"{target} casts done")
-        # Kill the moment an operation runs: its redo is what is tested.
         with contextlib.suppress(AssertionError):
-            wait_for(
-                lambda: any(r["state"] == "running" for r in self._rows()),
-                10,
-                "an operation running",
-            )
+            wait_for(self._moment, 0.5, "an operation running", interval=0.005)
         return self._kill()
 
     def _redone(self, first: Kill, since: dt.datetime) -> set[str]:
@@ -132,16 +136,17 @@ class KillRounds:
         return set()
 
     def _kill_recovering(self, first: Kill) -> Kill:
-        """Start again and kill as soon as the redo is under way (or, for
-        work that shows no start, such as a create, at READY=1)."""
+        """Start again and kill as soon as the redo is under way: recovery
+        marks each operation it takes up running. (Or at READY=1, should it
+        take up none: calls that never started are only abandoned.)"""
         since = dt.datetime.now(dt.UTC)
         self.worker.start()
+        ready = functools.partial(self.worker.wait_notified, "READY=1", 0.001)
         wait_for(
-            lambda: (
-                self._redone(first, since) or self.worker.wait_notified("READY=1", 0.01)
-            ),
+            lambda: self._redone(first, since) or ready(),
             30,
             "recovery under way",
+            interval=0.005,
         )
         kill = self._kill()
         kill.during_recovery = len(self._redone(first, since) & kill.unfinished.keys())
