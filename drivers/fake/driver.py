@@ -7,6 +7,10 @@ worker at full speed or slow it down and make it fail where they choose:
 ``fake_latency`` / ``fake_method_latency`` and ``fake_failures`` in the
 backend's section (``fake_healthy_calls`` spares the first calls of a
 method), or :meth:`FakeDriver.inject_failure` from a test.
+
+Every change to the objects goes through :meth:`FakeDriver._change` as an
+effect (a small dict), which ``fake_effects_log`` records and from which
+the objects are restored at the next start (see ``effects.py``).
 """
 
 from __future__ import annotations
@@ -18,7 +22,6 @@ import secrets
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from oslo_config import cfg
@@ -30,19 +33,15 @@ from volworker.driver.manageable import paginate
 from volworker.image import ImageService
 from volworker.objects import Snapshot, Volume
 
+from . import objects
+from .effects import EffectsLog, read
+from .objects import FakeObject
 from .options import fake_opts
 
 __all__ = ["FakeDriver"]
 
 
-@dataclass
-class _Object:
-    pool: str
-    size: int
-    source: str | None = None  # what a volume or snapshot was made from
-
-
-def _listing(name: str, obj: _Object, managed: dict[str, str]) -> dict[str, Any]:
+def _listing(name: str, obj: FakeObject, managed: dict[str, str]) -> dict[str, Any]:
     """One entry of a manageable listing, as the seed describes it."""
     return {
         "reference": {"source-name": name},
@@ -72,15 +71,16 @@ class FakeDriver(VolumeDriver):
     def __init__(self, configuration: Any) -> None:
         super().__init__(configuration)
         self._lock = threading.Lock()
-        self.volumes: dict[str, _Object] = {}
-        self.snapshots: dict[str, _Object] = {}
+        self.volumes: dict[str, FakeObject] = {}
+        self.snapshots: dict[str, FakeObject] = {}
         self.exports: dict[str, dict[str, dict[str, Any]]] = {}
-        self.unmanaged: dict[str, _Object] = {}
-        self.unmanaged_snapshots: dict[str, _Object] = {}
+        self.unmanaged: dict[str, FakeObject] = {}
+        self.unmanaged_snapshots: dict[str, FakeObject] = {}
         self._injected: dict[str, list[Exception]] = {}
         self._setup_failures_left = int(configuration.fake_setup_transient_failures)
         self.calls: list[str] = []
         self._counts: collections.Counter[str] = collections.Counter()
+        self._effects: EffectsLog | None = None
 
     @classmethod
     def get_driver_options(cls) -> Sequence[cfg.Opt]:
@@ -124,22 +124,42 @@ class FakeDriver(VolumeDriver):
             )
         return pool
 
-    def _volume(self, volume: Volume) -> _Object:
+    def _volume(self, volume: Volume) -> FakeObject:
         try:
             return self.volumes[volume.name]
         except KeyError:
             raise exception.VolumeNotFound(volume_id=volume.id) from None
 
-    def _snapshot(self, snapshot: Snapshot) -> _Object:
+    def _snapshot(self, snapshot: Snapshot) -> FakeObject:
         try:
             return self.snapshots[snapshot.name]
         except KeyError:
             raise exception.SnapshotNotFound(snapshot_id=snapshot.id) from None
 
+    def _change(self, method: str, **effect: Any) -> None:
+        """Make a change to the objects and record it; hold ``_lock``."""
+        objects.apply(self, method, effect)
+        self._record(method, **effect)
+
+    def _record(self, method: str, **effect: Any) -> None:
+        if self._effects is not None:
+            self._effects.record(method, effect)
+
+    def _restore(self) -> None:
+        """Rebuild the objects from the effects log, then append to it."""
+        path = self.configuration.fake_effects_log
+        if not path or self._effects is not None:
+            return
+        with self._lock:
+            for entry in read(path):
+                objects.apply(self, entry["method"], entry)
+            self._effects = EffectsLog(path)
+
     # -- setup and stats ----------------------------------------------------
 
     def do_setup(self, context: RequestContext) -> None:
         self._enter("do_setup")
+        self._restore()
         if self._setup_failures_left > 0:
             self._setup_failures_left -= 1
             raise exception.BackendUnavailable(data="fake backend is not reachable yet")
@@ -190,7 +210,12 @@ class FakeDriver(VolumeDriver):
     def create_volume(self, volume: Volume) -> ModelUpdate:
         self._enter("create_volume")
         with self._lock:
-            self.volumes[volume.name] = _Object(self._pool(volume), volume.size)
+            self._change(
+                "create_volume",
+                volume=volume.id,
+                pool=self._pool(volume),
+                size=volume.size,
+            )
         return {"provider_location": f"fake://{volume.name}"}
 
     def delete_volume(self, volume: Volume) -> None:
@@ -202,7 +227,19 @@ class FakeDriver(VolumeDriver):
                 raise exception.VolumeIsBusy(
                     volume_id=volume.id, reason="it has snapshots"
                 )
-            self.volumes.pop(volume.name, None)
+            self._change("delete_volume", volume=volume.id)
+
+    def _copy(
+        self, method: str, volume: Volume, source: FakeObject, source_name: str
+    ) -> None:
+        """Make ``volume`` from ``source``, at least its size; hold ``_lock``."""
+        self._change(
+            method,
+            volume=volume.id,
+            pool=self._pool(volume),
+            size=max(volume.size, source.size),
+            source=source_name,
+        )
 
     def create_volume_from_snapshot(
         self, volume: Volume, snapshot: Snapshot
@@ -210,16 +247,14 @@ class FakeDriver(VolumeDriver):
         self._enter("create_volume_from_snapshot")
         with self._lock:
             snap = self._snapshot(snapshot)
-            size = max(volume.size, snap.size)
-            self.volumes[volume.name] = _Object(self._pool(volume), size, snapshot.name)
+            self._copy("create_volume_from_snapshot", volume, snap, snapshot.name)
         return {"provider_location": f"fake://{volume.name}"}
 
     def create_cloned_volume(self, volume: Volume, src_vref: Volume) -> ModelUpdate:
         self._enter("create_cloned_volume")
         with self._lock:
             src = self._volume(src_vref)
-            size = max(volume.size, src.size)
-            self.volumes[volume.name] = _Object(self._pool(volume), size, src_vref.name)
+            self._copy("create_cloned_volume", volume, src, src_vref.name)
         return {"provider_location": f"fake://{volume.name}"}
 
     def extend_volume(self, volume: Volume, new_size: int) -> None:
@@ -230,7 +265,7 @@ class FakeDriver(VolumeDriver):
                 raise exception.InvalidInput(
                     reason=f"new size {new_size} is below the current {obj.size}"
                 )
-            obj.size = new_size
+            self._change("extend_volume", volume=volume.id, size=new_size)
 
     # -- snapshots ----------------------------------------------------------
 
@@ -238,15 +273,19 @@ class FakeDriver(VolumeDriver):
         self._enter("create_snapshot")
         with self._lock:
             src = self._volume(snapshot.volume)
-            self.snapshots[snapshot.name] = _Object(
-                src.pool, src.size, snapshot.volume.name
+            self._change(
+                "create_snapshot",
+                snapshot=snapshot.id,
+                volume=snapshot.volume.id,
+                pool=src.pool,
+                size=src.size,
             )
         return {"provider_location": f"fake://{snapshot.name}"}
 
     def delete_snapshot(self, snapshot: Snapshot) -> None:
         self._enter("delete_snapshot")
         with self._lock:
-            self.snapshots.pop(snapshot.name, None)
+            self._change("delete_snapshot", snapshot=snapshot.id)
 
     def revert_to_snapshot(
         self, context: RequestContext, volume: Volume, snapshot: Snapshot
@@ -255,6 +294,7 @@ class FakeDriver(VolumeDriver):
         with self._lock:
             self._volume(volume)
             self._snapshot(snapshot)
+            self._change("revert_to_snapshot", volume=volume.id, snapshot=snapshot.id)
 
     # -- exports ------------------------------------------------------------
 
@@ -302,6 +342,7 @@ class FakeDriver(VolumeDriver):
                         updates = {"set_values": {"auth_secret": secret}}
                     data["auth_secret"] = secret
                 exports[host] = {"driver_volume_type": "fake", "data": data}
+                self._record("initialize_connection", volume=volume.id, connector=host)
             info = copy.deepcopy(exports[host])
         if updates:
             info["initiator_updates"] = updates
@@ -313,10 +354,12 @@ class FakeDriver(VolumeDriver):
         self._enter("terminate_connection")
         with self._lock:
             exports = self.exports.get(volume.id, {})
-            if connector is None:
-                exports.clear()
-            else:
-                exports.pop(str(connector.get("host")), None)
+            host = None if connector is None else str(connector.get("host"))
+            closed = [h for h in exports if host in (None, h)]
+            for name in closed:
+                del exports[name]
+            if closed:
+                self._record("terminate_connection", volume=volume.id, connector=host)
             if not exports:
                 self.exports.pop(volume.id, None)
 
@@ -339,7 +382,10 @@ class FakeDriver(VolumeDriver):
                 f"{volume.id} has {volume.size} GiB"
             )
         with self._lock:
-            self._volume(volume).source = f"image:{image_id}"
+            self._volume(volume)
+            self._change(
+                "copy_image_to_volume", volume=volume.id, source=f"image:{image_id}"
+            )
         return None
 
     def copy_volume_to_image(
@@ -357,11 +403,12 @@ class FakeDriver(VolumeDriver):
 
     def plant(self, name: str, size: int, pool: str | None = None) -> None:
         """Put an object on the backend that the worker does not manage."""
-        self.unmanaged[name] = _Object(pool or self.configuration.fake_pools[0], size)
+        pool = pool or self.configuration.fake_pools[0]
+        self.unmanaged[name] = FakeObject(pool, size)
 
     def _unmanaged_ref(
-        self, store: dict[str, _Object], ref: dict[str, Any]
-    ) -> tuple[str, _Object]:
+        self, store: dict[str, FakeObject], ref: dict[str, Any]
+    ) -> tuple[str, FakeObject]:
         name = ref.get("source-name")
         if not isinstance(name, str) or name not in store:
             raise exception.ManageExistingInvalidReference(
@@ -375,8 +422,14 @@ class FakeDriver(VolumeDriver):
         self._enter("manage_existing")
         with self._lock:
             name, obj = self._unmanaged_ref(self.unmanaged, existing_ref)
-            del self.unmanaged[name]
-            self.volumes[volume.name] = obj
+            self._change(
+                "manage_existing",
+                volume=volume.id,
+                reference=name,
+                pool=obj.pool,
+                size=obj.size,
+                source=obj.source,
+            )
         return {"provider_location": f"fake://{volume.name}"}
 
     def manage_existing_get_size(
@@ -388,7 +441,8 @@ class FakeDriver(VolumeDriver):
     def unmanage(self, volume: Volume) -> None:
         self._enter("unmanage")
         with self._lock:
-            self.unmanaged[volume.name] = self.volumes.pop(volume.name)
+            self._volume(volume)
+            self._change("unmanage", volume=volume.id)
 
     def get_manageable_volumes(
         self,
@@ -413,9 +467,14 @@ class FakeDriver(VolumeDriver):
         with self._lock:
             self._volume(snapshot.volume)
             name, obj = self._unmanaged_ref(self.unmanaged_snapshots, existing_ref)
-            del self.unmanaged_snapshots[name]
-            obj.source = snapshot.volume.name
-            self.snapshots[snapshot.name] = obj
+            self._change(
+                "manage_existing_snapshot",
+                snapshot=snapshot.id,
+                volume=snapshot.volume.id,
+                reference=name,
+                pool=obj.pool,
+                size=obj.size,
+            )
         return {"provider_location": f"fake://{snapshot.name}"}
 
     def manage_existing_snapshot_get_size(
@@ -427,7 +486,8 @@ class FakeDriver(VolumeDriver):
     def unmanage_snapshot(self, snapshot: Snapshot) -> None:
         self._enter("unmanage_snapshot")
         with self._lock:
-            self.unmanaged_snapshots[snapshot.name] = self.snapshots.pop(snapshot.name)
+            self._snapshot(snapshot)
+            self._change("unmanage_snapshot", snapshot=snapshot.id)
 
     def get_manageable_snapshots(
         self,

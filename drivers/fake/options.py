@@ -42,6 +42,15 @@ fake_opts = [
         "method, e.g. get_volume_stats:1 for a backend whose stats go bad "
         "after setup.",
     ),
+    cfg.StrOpt(
+        "fake_effects_log",
+        help="A file to which the fake backend appends every change it makes "
+        "(one JSON line each: the method, the object ids, the size, pool or "
+        "source) and from which it restores its objects at start, so that "
+        "they outlive the worker like a real backend's. The fault suite "
+        "compares it with the requests sent to find work done twice. Unset: "
+        "the objects live in memory only and are gone after a restart.",
+    ),
     cfg.IntOpt(
         "fake_setup_transient_failures",
         default=0,

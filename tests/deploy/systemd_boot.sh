@@ -13,14 +13,24 @@ unit=volworker@file.service
 
 fact() { echo "$1=$2" >>"$facts"; }
 prop() { systemctl show --property="$1" --value "$unit"; }
+# Whatever happens below, the unit's journal is kept and the container
+# powers off at once, so a failure shows in the test without a long wait.
+finish() {
+    journalctl -u "$unit" --no-pager >/results/journal 2>&1
+    systemctl poweroff --no-block
+}
+trap finish EXIT
 
 : >"$facts"
 fact target_after "$(systemctl show --property=After --value volworker.target)"
 # the target waits for its backends: they are ready when it returns
-systemctl start volworker.target
+timeout 150 systemctl start volworker.target
 fact active "$(systemctl is-active "$unit")"
 fact status "$(prop StatusText)"
 main=$(prop MainPID)
+# a worker that did not start leaves nothing to check (and MainPID=0 would
+# make the kill -9 below one of this script's own process group)
+[[ "$main" =~ ^[1-9][0-9]*$ ]] || exit 1
 fact main_user "$(ps -o user= -p "$main")"
 # the sandbox is in force, not only configured
 fact main_nnp "$(awk '/^NoNewPrivs:/ {print $2}' "/proc/$main/status")"
@@ -61,6 +71,4 @@ fact stop_status "$(prop ExecMainStatus)"
 fact left_running "$(pgrep -u volworker -c)"
 qemu-io -r -f raw -c "read 0 4096" "$url" >>/results/qemu-io.out 2>&1
 fact nbd_after_stop_rc $?
-journalctl -u "$unit" --no-pager >/results/journal 2>&1
 fact finished yes
-systemctl poweroff --no-block

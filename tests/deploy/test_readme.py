@@ -29,6 +29,7 @@ EXERCISED = {
     "pytest tests/contract": "scripts/test",
     "scripts/genconfig": "tests/deploy/test_config_sample.py",
     "bench/run": "tests/deploy/test_readme.py",
+    "scripts/readme-figures": "tests/deploy/test_readme_figures.py",
     "cp etc/systemd/": "tests/deploy/test_systemd_boot.py",
     "systemd-sysusers": "tests/deploy/test_systemd_boot.py",
     "systemctl daemon-reload": "tests/deploy/test_systemd_boot.py",
@@ -42,6 +43,7 @@ EXERCISED = {
 SPELLED = {
     "scripts/run": '"scripts" / "run"',
     "bench/run": '"bench" / "run"',
+    "scripts/readme-figures": '"scripts" / "readme-figures"',
     "scripts/test": "scripts/test",
     "volworker-compliance": "volworker-compliance",
     "pytest tests/contract": "pytest",

@@ -92,9 +92,16 @@ def _rootfs(root: pathlib.Path, topic: str, host: str) -> None:
     )
 
 
+#: Where the unit's sandbox hides files: ProtectHome= and PrivateTmp=.
+HOME_DIRS = ("/root/", "/home/")
+TMP_DIRS = ("/tmp/", "/var/tmp/")
+
+
 def _test_dropin(units: pathlib.Path) -> None:
     """The one change to the unit: volworker is this environment's, not
-    /usr/bin's; a Python under /root needs to be seen through ProtectHome."""
+    /usr/bin's. A checkout or a Python in a home or a temporary directory is
+    hidden by the sandbox (ProtectHome=, PrivateTmp=), so it is bound into
+    the service, read-only, as it is into the container."""
     argv = Unit(SYSTEMD / "volworker@.service").get("Service", "ExecStart")
     lines = [
         "[Service]",
@@ -105,9 +112,11 @@ def _test_dropin(units: pathlib.Path) -> None:
             os.path.join(os.path.dirname(sys.executable), "volworker"),
         ),
     ]
-    home = [p for p in _python_paths() if p.startswith(("/root", "/home"))]
-    if home:
-        lines += ["ProtectHome=tmpfs", "BindReadOnlyPaths=" + " ".join(home)]
+    hidden = [p for p in _python_paths() if (p + "/").startswith(HOME_DIRS + TMP_DIRS)]
+    if any((p + "/").startswith(HOME_DIRS) for p in hidden):
+        lines.append("ProtectHome=tmpfs")
+    if hidden:
+        lines.append("BindReadOnlyPaths=" + " ".join(hidden))
     dropin = units / "volworker@.service.d"
     dropin.mkdir()
     (dropin / "test.conf").write_text("\n".join(lines) + "\n")

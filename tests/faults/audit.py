@@ -1,38 +1,40 @@
 """Accounting after a fault: the worker's journal and records against what
 was sent, and against what is on disk.
 
-Everything here reads: the worker's SQLite database (opened read-only), the
-pool directory, the backend's NBD state directory and ``/proc``.
+Everything here reads: the worker's database (``journal.py``), the pool
+directory, the backend's NBD state directory and ``/proc``.
 
 - lost: a cast sent whose request_id never reached a finished journal state,
   or a call answered "ok" without a journal entry that is done;
 - duplicated: a request_id with more than one journal entry;
 - stuck: a journal entry still accepted or running, or a volume or snapshot
   in a transitional status, once the worker went quiet;
+- failed: an operation the load expected to succeed that failed;
 - mismatched: a record that disagrees with the disk (a missing or wrongly
   sized file, an orphan file, a leftover temp file, an NBD server without an
-  attachment or an attachment without one) or with the load's model.
+  attachment or an attachment without one) or with the load's model;
+- data: bytes read back that are not what the object must hold (``data.py``).
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
 import pathlib
 import re
-import sqlite3
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+import sqlalchemy as sa
+
+from tests.faults.journal import Journal
 from tests.faults.load import CallOutcome, Model, Op
 
 __all__ = [
+    "KINDS",
     "Findings",
-    "Journal",
     "account",
     "check_disk",
     "check_model",
@@ -49,79 +51,36 @@ _SNAPSHOT = re.compile(f"snapshot-({_UUID})")
 _PID_FILE = re.compile(f"--pid-file=.*/volume-({_UUID})\\.[0-9a-f]+\\.pid")
 
 
+#: The kinds of finding, in the order the suite's closing line gives them.
+KINDS = ("lost", "failed", "mismatched", "stuck", "duplicated", "data")
+
+
 @dataclass
 class Findings:
     """What one audit found; each entry says what and which object."""
 
     lost: list[str] = field(default_factory=list)
-    duplicated: list[str] = field(default_factory=list)
-    stuck: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     mismatched: list[str] = field(default_factory=list)
+    stuck: list[str] = field(default_factory=list)
+    duplicated: list[str] = field(default_factory=list)
+    data: list[str] = field(default_factory=list)
 
     def extend(self, other: Findings) -> None:
-        for name in ("lost", "duplicated", "stuck", "failed", "mismatched"):
+        for name in KINDS:
             getattr(self, name).extend(getattr(other, name))
 
     def __bool__(self) -> bool:
-        return any(
-            getattr(self, name)
-            for name in ("lost", "duplicated", "stuck", "failed", "mismatched")
-        )
+        return any(getattr(self, name) for name in KINDS)
 
     def report(self, limit: int = 15) -> str:
         lines = []
-        for name in ("lost", "duplicated", "stuck", "failed", "mismatched"):
+        for name in KINDS:
             items = getattr(self, name)
             if items:
                 lines.append(f"{name} ({len(items)}):")
                 lines.extend(f"  {item}" for item in items[:limit])
         return "\n".join(lines) or "nothing found"
-
-
-class Journal:
-    """The worker's SQLite database, read-only."""
-
-    def __init__(self, path: pathlib.Path) -> None:
-        self.path = path
-
-    @contextlib.contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=30)
-        conn.row_factory = sqlite3.Row
-        try:
-            yield conn
-        finally:
-            conn.close()
-
-    def query(self, sql: str) -> list[dict[str, Any]]:
-        if not self.path.exists():
-            return []
-        with self._connect() as conn:
-            return [dict(row) for row in conn.execute(sql)]
-
-    def operations(self) -> list[dict[str, Any]]:
-        return self.query(
-            "SELECT seq, message_id, request_id, action, resource_id, state, error "
-            "FROM operations ORDER BY seq"
-        )
-
-    def volumes(self) -> dict[str, dict[str, Any]]:
-        rows = self.query("SELECT id, status, size, error FROM volumes")
-        return {row["id"]: row for row in rows}
-
-    def snapshots(self) -> dict[str, dict[str, Any]]:
-        rows = self.query("SELECT id, volume_id, status, size, error FROM snapshots")
-        return {row["id"]: row for row in rows}
-
-    def attachments(self) -> list[dict[str, Any]]:
-        rows = self.query(
-            "SELECT volume_id, connector_host, connection_info FROM attachments"
-        )
-        for row in rows:
-            info = row["connection_info"]
-            row["connection_info"] = json.loads(info) if info else None
-        return rows
 
 
 def _by_request(rows: Iterable[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
@@ -197,7 +156,7 @@ def wait_quiet(
         try:
             findings = account(journal, [], expect_success=False)
             rows = journal.operations()
-        except sqlite3.OperationalError:
+        except sa.exc.OperationalError:
             rows, findings = [], Findings(stuck=["database not readable yet"])
         finished = {str(r["request_id"]) for r in rows if r["state"] in FINISHED}
         if wanted <= finished and not findings.stuck:

@@ -3,12 +3,14 @@ journal and state live, and what its log must not say."""
 
 from __future__ import annotations
 
+import configparser
 import pathlib
 import time
 from collections.abc import Callable
 from typing import Any
 
-from tests.faults.audit import Findings, Journal, account, check_disk, check_model
+from tests.faults.audit import Findings, account, check_disk, check_model
+from tests.faults.journal import Journal
 from tests.faults.load import CallOutcome, Model, Op
 from tests.faults.tally import Tally
 from volworker.testing.worker import Worker
@@ -33,7 +35,14 @@ def file_backend(pool: pathlib.Path, **options: Any) -> dict[str, dict[str, Any]
 
 
 def journal_of(worker: Worker) -> Journal:
-    return Journal(worker.dir / "state" / "volworker.sqlite")
+    """The database the worker was configured with: its own SQLite under
+    its state path unless ``[database] connection`` names another."""
+    config = configparser.ConfigParser(interpolation=None)
+    config.read(worker.config)
+    url = config.get("database", "connection", fallback="")
+    if url:
+        return Journal(url)
+    return Journal.sqlite(worker.dir / "state" / "volworker.sqlite")
 
 
 def state_dir(worker: Worker) -> pathlib.Path:
@@ -61,7 +70,9 @@ def unexpected_errors(worker: Worker) -> list[str]:
     ]
 
 
-def wait_for(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
+def wait_for(
+    predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.05
+) -> Any:
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
@@ -69,12 +80,12 @@ def wait_for(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
             return value
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(0.05)
+        time.sleep(interval)
 
 
 def audit_round(
     worker: Worker,
-    pool: pathlib.Path,
+    pool: pathlib.Path | None,
     casts: list[Op],
     calls: list[CallOutcome],
     model: Model | None,
@@ -82,14 +93,14 @@ def audit_round(
     *,
     expect_success: bool = True,
 ) -> Findings:
-    """Account for one round of load and add it to the tally."""
+    """Account for one round of load from the database and the disk (no
+    disk for a backend without a pool), and add it to the tally."""
     journal = journal_of(worker)
     findings = account(journal, casts, calls, expect_success=expect_success)
-    findings.mismatched += check_disk(journal, pool, state_dir(worker))
+    if pool is not None:
+        findings.mismatched += check_disk(journal, pool, state_dir(worker))
     if model is not None:
         findings.mismatched += check_model(journal, model)
     tally.sent += len(casts) + len(calls)
-    tally.lost += len(findings.lost)
-    tally.duplicated += len(findings.duplicated)
-    tally.stuck += len(findings.stuck)
+    tally.count(findings)
     return findings

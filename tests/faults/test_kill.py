@@ -2,10 +2,15 @@
 
 Each round sends a new plan (creates, clones, creates from snapshots,
 extends, snapshots and their deletion, reverts, deletes, attach and detach
-calls) over volumes that live on from round to round, kills the worker with
-SIGKILL once a random share of the round is done, starts it again and lets it
-finish. After every round: nothing sent is lost or done twice, nothing is
-stuck, every record matches the disk and the load's model.
+calls) over volumes that live on from round to round, kills the worker, and
+reads the evidence (see ``rounds.py``). The rounds run on four setups:
+
+- the file driver, its pool in the test's temporary directory, the journal
+  in SQLite (the default deployment);
+- the file driver on XFS with reflink (snapshots and clones share blocks);
+- the file driver with the journal in PostgreSQL (a cluster's database);
+- the fake driver recording every backend effect, where work done twice
+  shows.
 
 The seed is printed; set ``VOLWORKER_FAULT_SEED`` to replay a run.
 """
@@ -15,28 +20,46 @@ from __future__ import annotations
 import os
 import pathlib
 import random
-import signal
-import time
-from collections import Counter
-from collections.abc import Callable
+import shutil
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from typing import Any
 
 import pytest
 
-from tests.faults.audit import FINISHED, Findings, wait_quiet
-from tests.faults.load import Planner, Sender, reconcile
-from tests.faults.rig import (
-    audit_round,
-    file_backend,
-    journal_of,
-    unexpected_errors,
-    wait_for,
-)
+from tests.contract.xfs import xfs_mount  # noqa: F401 - a fixture
+from tests.faults.audit import Findings
+from tests.faults.data import DataCheck
+from tests.faults.load import Planner, Sender
+from tests.faults.rig import BACKEND, file_backend, unexpected_errors
+from tests.faults.rounds import KillRounds
 from tests.faults.tally import Tally
+from tests.unit.state.conftest import pg_url  # noqa: F401 - a fixture
 from volworker.rpc.rpcapi import VolumeAPI
+from volworker.testing.listen import Notifications
 from volworker.testing.worker import Worker
 
-ROUNDS = 5
-OPS_PER_ROUND = 220
+
+@dataclass(frozen=True)
+class Setup:
+    """What the worker runs on."""
+
+    driver: str = "file"
+    #: "tmp": the test's temporary directory; "xfs": a reflink XFS
+    pool: str = "tmp"
+    database: str = "sqlite"
+    rounds: int = 3
+    operations: int = 110
+
+
+SETUPS = {
+    "file-sqlite": Setup(rounds=5, operations=220),
+    "file-xfs-reflink": Setup(pool="xfs"),
+    "file-postgresql": Setup(database="postgresql"),
+    "fake-effects-log": Setup(driver="fake", rounds=4, operations=220),
+}
+LIMITS = {"file-sqlite": 220, "fake-effects-log": 150}
 
 
 def _seed() -> int:
@@ -44,74 +67,118 @@ def _seed() -> int:
     return int(given) if given else random.randrange(2**32)
 
 
-def _finished(worker: Worker, sender: Sender) -> int:
-    """How many of the round's casts the journal has finished."""
-    wanted = {op.request_id for op in sender.casts}
-    rows = journal_of(worker).operations()
-    return sum(1 for r in rows if r["request_id"] in wanted and r["state"] in FINISHED)
+def fs_type(path: pathlib.Path) -> str:
+    """The type of the filesystem ``path`` is on (from /proc/mounts)."""
+    best, kind = "", "unknown"
+    target = str(path.resolve())
+    with open("/proc/mounts") as mounts:
+        for line in mounts:
+            mount, fstype = line.split()[1:3]
+            inside = target == mount or target.startswith(mount.rstrip("/") + "/")
+            if inside and len(mount) >= len(best):
+                best, kind = mount, fstype
+    return kind
 
 
-def _kill_midway(worker: Worker, sender: Sender, share: float) -> str:
-    """SIGKILL the worker once ``share`` of the round's casts is finished;
-    say what it left in the journal."""
-    casts = sum(1 for op in sender.ops if not op.is_call)
-    target = max(1, int(share * casts))
-    wait_for(lambda: _finished(worker, sender) >= target, 60, f"{target} casts done")
-    worker.signal(signal.SIGKILL)
-    worker.wait(10)
-    states = Counter(r["state"] for r in journal_of(worker).operations())
-    return f"{states['running']} running, {states['accepted']} accepted"
+@pytest.fixture
+def place(
+    request: pytest.FixtureRequest, tmp_path: pathlib.Path
+) -> Iterator[pathlib.Path]:
+    """Where the setup's pool goes."""
+    setup = SETUPS[request.node.callspec.params["name"]]
+    if setup.pool != "xfs":
+        yield tmp_path / "pool"
+        return
+    pool = request.getfixturevalue("xfs_mount") / f"pool-{uuid.uuid4().hex[:8]}"
+    yield pool
+    shutil.rmtree(pool, ignore_errors=True)
 
 
-@pytest.mark.time_limit(150)
-def test_kill_9_during_mixed_load(
-    tmp_path: pathlib.Path,
+def _worker(
+    setup: Setup,
+    request: pytest.FixtureRequest,
+    pool: pathlib.Path,
+    make_worker: Callable[..., Worker],
+) -> Worker:
+    if setup.driver == "fake":
+        backend = {
+            BACKEND: {
+                "volume_driver": "fake",
+                "fake_effects_log": pool.parent / "effects.jsonl",
+                "fake_latency": 0.01,
+            }
+        }
+    else:
+        backend = file_backend(pool)
+    extra: dict[str, dict[str, Any]] = {}
+    if setup.database == "postgresql":
+        extra["database"] = {"connection": request.getfixturevalue("pg_url")}
+    return make_worker(
+        backend,
+        defaults={"max_concurrent_operations": 8, "graceful_shutdown_timeout": 5},
+        extra=extra,
+    )
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(name, marks=pytest.mark.time_limit(LIMITS.get(name, 120)))
+        for name in SETUPS
+    ],
+)
+def test_kill_9_during_mixed_load(  # noqa: PLR0913 - fixtures
+    name: str,
+    request: pytest.FixtureRequest,
+    place: pathlib.Path,
     shared_broker: None,
     make_worker: Callable[..., Worker],
     client: Callable[..., VolumeAPI],
+    notifications: Callable[..., Notifications],
     load: Callable[..., Sender],
     tally: Tally,
+    kill_rounds: list[dict[str, Any]],
 ) -> None:
+    setup = SETUPS[name]
     seed = _seed()
     print(f"VOLWORKER_FAULT_SEED={seed}")
     rng = random.Random(seed)
-    pool = tmp_path / "pool"
-    worker = make_worker(
-        file_backend(pool),
-        defaults={"max_concurrent_operations": 8, "graceful_shutdown_timeout": 5},
-    )
+    worker = _worker(setup, request, place, make_worker)
+    events = notifications(worker)
     worker.start().wait_ready()
     api = client(worker)
-    planner = Planner(rng, worker.server("b1"))
+    planner = Planner(rng, worker.server(BACKEND))
+    fake = setup.driver == "fake"
+    rounds = KillRounds(
+        worker,
+        api,
+        events,
+        planner,
+        load,
+        tally,
+        rng,
+        pool=None if fake else place,
+        effects_log=place.parent / "effects.jsonl" if fake else None,
+        data=None if fake else DataCheck(api, planner, place, rng),
+    )
     findings = Findings()
-    for number in range(1, ROUNDS + 1):
-        started = time.monotonic()
-        sender = load(api, worker.server("b1"), planner.plan(OPS_PER_ROUND))
-        left = _kill_midway(worker, sender, rng.uniform(0.05, 0.9))
-        tally.faults += 1
-        worker.start().wait_ready()
-        if rng.random() < 0.5:
-            # NOTE: again while it redoes what the first kill interrupted.
-            time.sleep(rng.uniform(0.0, 0.3))
-            worker.signal(signal.SIGKILL)
-            worker.wait(10)
-            tally.faults += 1
-            left += "; killed again while recovering"
-            worker.start().wait_ready()
-        sender.join(120)
-        assert not sender.is_alive(), "the load did not finish"
-        reconcile(planner.model, sender)
-        quiet = wait_quiet(journal_of(worker), sender.casts, timeout=60)
-        found = audit_round(
-            worker, pool, sender.casts, sender.calls, planner.model, tally
-        )
-        found.failed += sender.failures
-        print(
-            f"round {number}: {sender.sent} sent, killed with {left}, "
-            f"quiet={quiet} after {time.monotonic() - started:.1f}s; "
-            f"{found.report(5)}"
-        )
-        findings.extend(found)
+    for number in range(1, setup.rounds + 1):
+        findings.extend(rounds.run(number, setup.operations))
+    findings.extend(rounds.audit_effects())
+    kill_rounds.append(
+        {
+            "setup": name,
+            **asdict(setup),
+            "filesystem": None if fake else fs_type(place),
+            "kills": len(rounds.kills),
+            "kills_with_work_running": sum(
+                "running" in k.unfinished.values() for k in rounds.kills
+            ),
+        }
+    )
     assert not findings, findings.report(limit=40)
+    assert any("running" in k.unfinished.values() for k in rounds.kills), (
+        "no kill caught an operation running: no redo was tested"
+    )
     assert unexpected_errors(worker) == []
     assert worker.stop() == 0

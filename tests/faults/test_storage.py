@@ -204,24 +204,28 @@ def _run_fault(
     journal = journal_of(rig.worker)
     quiet = wait_quiet(journal, sender.casts + probes, timeout=60)
     findings = account(journal, sender.casts + probes, expect_success=False)
-    tally.sent += len(sender.casts) + len(probes)
-    tally.lost += len(findings.lost)
-    tally.duplicated += len(findings.duplicated)
-    tally.stuck += len(findings.stuck)
     rows = journal.operations()
     failed = [r for r in rows if r["state"] == "failed"]
     print(
         f"{cause}: {len(failed)} of {len(rows)} operations failed, quiet={quiet}; "
         f"errors: {sorted({str(r['error'])[:90] for r in failed})[:6]}"
     )
-    problems = findings.lost + findings.duplicated + findings.stuck + sender.failures
-    problems += [f"unclear error: {u}" for u in _unclear(rows, cause)]
-    problems += _probe_problems(rig, probes if blank_fails else probes[1:], cause)
-    problems += check_disk(journal, rig.pool, state_dir(rig.worker))
-    problems += rig.data_problems(data)
-    problems += _resumes(rig, snap)
-    problems += unexpected_errors(rig.worker)
-    return problems
+    findings.failed += sender.failures
+    findings.mismatched += [f"unclear error: {u}" for u in _unclear(rows, cause)]
+    findings.mismatched += _probe_problems(
+        rig, probes if blank_fails else probes[1:], cause
+    )
+    findings.mismatched += check_disk(journal, rig.pool, state_dir(rig.worker))
+    findings.data += rig.data_problems(data)
+    restored, not_resumed = _resumes(rig, snap)
+    findings.mismatched += not_resumed
+    if restored is not None:
+        findings.data += rig.data_problems(restored)
+    tally.sent += len(sender.casts) + len(probes)
+    tally.read_back += 1 if restored is None else 2
+    tally.count(findings)
+    problems = findings.report(limit=100).splitlines() if findings else []
+    return problems + unexpected_errors(rig.worker)
 
 
 def _probe_problems(rig: Rig, probes: list[Op], cause: str) -> list[str]:
@@ -245,8 +249,9 @@ def _probe_problems(rig: Rig, probes: list[Op], cause: str) -> list[str]:
     return problems
 
 
-def _resumes(rig: Rig, snap: dict[str, Any]) -> list[str]:
-    """New work succeeds on the healed pool; the old snapshot is intact."""
+def _resumes(rig: Rig, snap: dict[str, Any]) -> tuple[dict[str, Any] | None, list[str]]:
+    """New work succeeds on the healed pool. Returns the volume made from
+    the old snapshot (to read back; None if it failed) and the problems."""
     fresh = rig.volume()
     rig.api.create_volume(fresh)
     restored = rig.volume(snapshot_id=snap["id"])
@@ -256,9 +261,7 @@ def _resumes(rig: Rig, snap: dict[str, Any]) -> list[str]:
         for v in (fresh, restored)
         if (record := rig.settled(v["id"]))["status"] != "available"
     ]
-    if not problems:
-        problems += rig.data_problems(restored)
-    return problems
+    return (None if problems else restored), problems
 
 
 @pytest.mark.time_limit(90)
