@@ -14,6 +14,7 @@ import dataclasses
 import datetime
 import functools
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import oslo_messaging
@@ -27,11 +28,13 @@ from volworker.coordination import Coordination
 from volworker.driver import VolumeDriver, loader
 from volworker.image import ImageService
 from volworker.manager.core import Manager
+from volworker.manager.request import Request
 from volworker.manager.runtime import Runtime
 from volworker.manager.takeover import Watch
 from volworker.notify import Notifications
 from volworker.rpc.dispatcher import Dispatcher
 from volworker.rpc.endpoint import Endpoint
+from volworker.rpc.rpcapi import VolumeAPI
 from volworker.rpc.server import RequestServer
 from volworker.rpc.validate import BackendIdentity
 from volworker.senders import Senders
@@ -40,6 +43,9 @@ from volworker.state.store import Store
 __all__ = ["Backend", "Shared", "backend_service_opts", "register_opts"]
 
 LOG = logging.getLogger(__name__)
+
+#: Seconds a member waits for the member it hands an attachment's call to.
+FORWARD_TIMEOUT = 60.0
 
 backend_service_opts = [
     cfg.StrOpt(
@@ -243,6 +249,7 @@ class Backend:
             ),
             member=self.host if self.cluster else None,
             watch=watch,
+            forward=self._forwarder() if self.cluster else None,
         )
         manager.start()
         self.manager = manager
@@ -265,6 +272,30 @@ class Backend:
             driver.VERSION,
             ", ".join(endpoint.ident.pools),
         )
+
+    def _forwarder(self) -> Callable[[str, Request], Any]:
+        """How a member hands an attachment's call to the member serving it:
+        the same call, sent to that member's own server."""
+        conf = self.shared.conf
+        api = VolumeAPI(
+            self.shared.transport, topic=conf.volume_topic, timeout=FORWARD_TIMEOUT
+        )
+
+        def forward(owner: str, request: Request) -> Any:
+            server = owner.partition("/")[0]
+            volume = dict(request.args["volume"])
+            pool = volume["host"].partition("#")[2]
+            volume["host"] = f"{server}#{pool}" if pool else server
+            ctxt = request.context.to_dict()
+            if request.action == "initialize_connection":
+                return api.initialize_connection(
+                    volume, request.args["connector"], ctxt
+                )
+            return api.terminate_connection(
+                volume, request.args["connector"], request.args["force"], ctxt
+            )
+
+        return forward
 
     def _on_report(self, endpoint: Endpoint, capabilities: dict[str, Any]) -> None:
         """Every composed report: the pools requests may name (a driver may

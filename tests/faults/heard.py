@@ -26,7 +26,7 @@ from typing import Any
 from tests.faults.audit import FINISHED, Findings
 from tests.faults.journal import utc
 from tests.faults.load import Op
-from volworker.manager.core import SPECS
+from volworker.manager.actions import commands
 from volworker.testing.listen import Notifications
 
 __all__ = ["audit_notifications"]
@@ -45,7 +45,7 @@ def _ends(events: Notifications, wanted: dict[str, Op]) -> dict[str, list[str]]:
         op = wanted.get(str(request_id))
         if op is None:
             continue
-        spec = SPECS[op.method]
+        spec = commands()[op.method]
         event = str(message["event_type"])
         if event in (f"{spec.kind}.{spec.event}.{end}" for end in ("end", "error")):
             found.setdefault(op.request_id, []).append(event)

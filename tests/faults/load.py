@@ -21,7 +21,7 @@ import random
 import threading
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -301,7 +301,12 @@ class Sender(threading.Thread):
         settle_deadline: float = 120.0,
         pace: float = 0.0,
         concurrent_calls: int = 8,
+        settled: Callable[[Op], bool] | None = None,
     ) -> None:
+        """``settled``: when given, a cast holds back the operations behind
+        it on its volumes until ``settled(op)`` says it has finished (as a
+        scheduler waits for a status before the next request), instead of
+        relying on the order in which one queue delivers them."""
         super().__init__(daemon=True, name="fault-load")
         self.api = api
         self.server = server.partition("#")[0]
@@ -312,6 +317,7 @@ class Sender(threading.Thread):
         self.casts: list[Op] = []
         self.calls: list[CallOutcome] = []
         self.failures: list[str] = []
+        self.settled = settled
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self._busy: set[str] = set()
@@ -361,9 +367,29 @@ class Sender(threading.Thread):
                     self._busy |= op.keys
                 blocked |= op.keys
                 self._pool.submit(self._call, op)
+            elif self.settled is not None:
+                with self._lock:
+                    self._busy |= op.keys
+                blocked |= op.keys
+                self._cast(op)
+                self._pool.submit(self._await_settled, op)
             else:
                 self._cast(op)
         return waiting
+
+    def _await_settled(self, op: Op) -> None:
+        assert self.settled is not None
+        deadline = time.monotonic() + self.settle_deadline
+        try:
+            while not self.settled(op) and not self._halt.is_set():
+                if time.monotonic() > deadline:
+                    self.failures.append(f"{op.method} {op.request_id} never finished")
+                    return
+                time.sleep(0.05)
+        finally:
+            with self._changed:
+                self._busy -= op.keys
+                self._changed.notify_all()
 
     def _cast(self, op: Op) -> None:
         ctxt = {"request_id": op.request_id}

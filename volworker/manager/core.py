@@ -61,6 +61,10 @@ class _Refused:
 
 _STOP = object()
 
+#: What journaling a request gave: its entry, a member to hand it to, or
+#: None for a duplicate.
+Journaled = transitions.Accepted | transitions.Elsewhere | None
+
 
 class Manager:
     """Runs one backend's operations; lives on the event loop."""
@@ -74,12 +78,15 @@ class Manager:
         journal_retention: datetime.timedelta = datetime.timedelta(days=7),
         member: str | None = None,
         watch: Watch | None = None,
+        forward: Callable[[str, Request], Any] | None = None,
     ) -> None:
         self.runtime = runtime
         self.locks = locks
         #: ``<host>@<backend>`` in a cluster, whose members share the journal
         self.member = member
         self.watch = watch
+        #: in a cluster: hand a call to the member (owner) that must do it
+        self.forward = forward
         self.ordering = Ordering(max_concurrent)
         self.journal_retention = journal_retention
         self._loop = asyncio.get_running_loop()
@@ -122,6 +129,7 @@ class Manager:
                     kind=action.kind,
                     resource_id=request.args[action.kind]["id"],
                     creates=action.creates,
+                    shared=self.member is not None,
                 ),
                 loop=self._loop,
             )
@@ -194,7 +202,7 @@ class Manager:
     async def _take(
         self,
         request: Request,
-        journaled: asyncio.Future[transitions.Accepted | None] | None,
+        journaled: asyncio.Future[Journaled] | None,
     ) -> None:
         action = ACTIONS.get(request.action)
         if isinstance(action, Command) and journaled is not None:
@@ -233,7 +241,7 @@ class Manager:
         request: Request,
         command: Command,
         ticket: Ticket | None,
-        journaled: asyncio.Future[transitions.Accepted | None],
+        journaled: asyncio.Future[Journaled],
     ) -> None:
         try:
             accepted = await journaled
@@ -251,6 +259,9 @@ class Manager:
                 ticket.release()
             raise
         request.acknowledge()
+        if isinstance(accepted, transitions.Elsewhere):
+            await self._forward(accepted.owner, request)
+            return
         if accepted is None:
             if ticket is not None:
                 ticket.release()
@@ -265,6 +276,22 @@ class Manager:
         if ticket is None:
             ticket = await self._in_journal_order(accepted.seq, accepted.volumes)
         await self._run(op, ticket)
+
+    async def _forward(self, owner: str, request: Request) -> None:
+        """Have ``owner`` do a call, and pass its answer on."""
+        assert self.forward is not None and request.respond is not None
+        LOG.info(
+            "[%s] %s is for %s, which serves the attachment: handed over",
+            request.context.request_id,
+            request.action,
+            owner,
+        )
+        try:
+            result = await self.runtime.blocking(self.forward, owner, request)
+        except Exception as exc:
+            request.respond(None, exc)
+        else:
+            request.respond(result, None)
 
     async def _in_journal_order(self, seq: int, volumes: Iterable[str]) -> Ticket:
         """A place in line for ``volumes`` once every earlier unfinished

@@ -26,7 +26,9 @@ from volworker.state.models import utcnow
 from volworker.state.store import StoreError
 
 __all__ = [
+    "ATTACHMENT_CALLS",
     "Accepted",
+    "Elsewhere",
     "abandon",
     "accept",
     "begin",
@@ -178,6 +180,18 @@ def volumes_touched(
     return keys
 
 
+@dataclass(frozen=True)
+class Elsewhere:
+    """A request for an attachment another member of the cluster serves:
+    that member must do it (its export runs on its host)."""
+
+    owner: str
+
+
+#: Calls on an attachment, which only the member serving it can do.
+ATTACHMENT_CALLS = frozenset({"initialize_connection", "terminate_connection"})
+
+
 @dataclass
 class Accepted:
     """A journaled request; for a create, also the record it inserted."""
@@ -197,12 +211,23 @@ def accept(
     kind: str,
     resource_id: str,
     creates: bool,
-) -> Accepted | None:
+    shared: bool = False,
+) -> Accepted | Elsewhere | None:
     """Journal a request; None when it is a duplicate and must not run: its
-    message id was journaled before, or the id a create names is taken."""
+    message id was journaled before, or the id a create names is taken.
+
+    ``shared``: the journal is a cluster's, and its order must be the order
+    in which entries become visible (see operations.serialize_accepts).
+    """
     # Keys taken mean a duplicate, also when another member of a
     # cluster journals the same request at the same moment; inserts that
     # skip taken keys need no SAVEPOINT, which would cost as much.
+    if shared:
+        if request.action in ATTACHMENT_CALLS:
+            server = _served_elsewhere(session, owner, request)
+            if server is not None:
+                return Elsewhere(server)
+        operations.serialize_accepts(session)
     row = obj = None
     if creates:
         created = _new_record(session, service, request, kind)
@@ -320,6 +345,16 @@ def finish(  # noqa: PLR0913 - one journal entry's outcome
         records.update(session, kind, resource_id, updated_at=now, **fields)
         records.apply(row, updated_at=now, **fields)
     return row
+
+
+def _served_elsewhere(session: Session, owner: str, request: Request) -> str | None:
+    """Who serves the attachment an attach or detach is about, when that is
+    another worker (a member serving no attachment of it does it itself)."""
+    connector = request.args.get("connector")
+    host = connector.get("host") if isinstance(connector, dict) else None
+    servers = records.attachment_servers_of(session, request.args["volume"]["id"], host)
+    others = sorted(s for s in servers if s != owner)
+    return None if not others or owner in servers else others[0]
 
 
 def _sound_id(value: Any) -> str | None:

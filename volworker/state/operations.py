@@ -43,6 +43,7 @@ __all__ = [
     "owners",
     "purge",
     "reown",
+    "serialize_accepts",
     "set_state",
     "unfinished",
 ]
@@ -93,6 +94,27 @@ def _update_owned(names: frozenset[str]) -> sa.Update:
         .where(_OPERATIONS.c.owner == sa.bindparam("_owner"))
         .values({name: sa.bindparam(name) for name in names})
     )
+
+
+#: Any fixed number: the advisory lock the members of a cluster take to
+#: journal new entries one transaction after another.
+_ACCEPT_LOCK = 0x766F6C6A6E6C  # "voljnl"
+
+
+def serialize_accepts(session: Session) -> None:
+    """Let no other worker journal a new entry until this transaction ends.
+
+    A journal entry's seq is drawn when it is inserted but seen by others
+    only when its transaction commits; two members journaling at once could
+    make an entry with a lower seq appear after one with a higher seq, and an
+    operation checking for earlier work on its volumes would miss it. Under
+    this lock entries appear in seq order. SQLite needs nothing: a
+    transaction there holds the database's one write lock from its start.
+    """
+    if _sql.dialect(session) == "postgresql":
+        session.execute(
+            sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ACCEPT_LOCK}
+        )
 
 
 def set_state(

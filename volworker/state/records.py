@@ -32,6 +32,7 @@ __all__ = [
     "apply",
     "attach",
     "attachment_servers",
+    "attachment_servers_of",
     "attachments",
     "count_snapshots",
     "delete",
@@ -272,6 +273,22 @@ def reown_attachments(
         )
     )
     return [dict(row._mapping) for row in session.execute(statement)]
+
+
+def attachment_servers_of(
+    session: Session, volume_id: str, host: str | None
+) -> set[str]:
+    """Who serves the volume's attachment to ``host`` (None: any of its
+    attachments), lost ones left out."""
+    query = (
+        sa.select(_ATTACHMENTS.c.served_by)
+        .where(_ATTACHMENTS.c.volume_id == volume_id)
+        .where(_ATTACHMENTS.c.served_by.is_not(None))
+        .where(_ATTACHMENTS.c.lost.is_(None))
+    )
+    if host is not None:
+        query = query.where(_ATTACHMENTS.c.connector_host == host)
+    return {str(server) for server in session.execute(query).scalars()}
 
 
 def mark_lost(session: Session, volume_id: str, host: str, reason: str) -> None:
