@@ -187,7 +187,7 @@ def test_bench_runs_and_writes_its_report(tmp_path: pathlib.Path) -> None:
             str(ROOT / "bench" / "run"),
             "--quick",
             "--figures",
-            "2,3",
+            "2,3,9",
             "--repeats",
             "1",
             "--out",
@@ -202,4 +202,5 @@ def test_bench_runs_and_writes_its_report(tmp_path: pathlib.Path) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     report = (tmp_path / "latest.md").read_text()
     assert "get_volume call, p50" in report and "start to READY=1" in report
+    assert "PSS of the exports, 1 attachment" in report
     assert (tmp_path / "latest.json").stat().st_size > 0
