@@ -16,6 +16,9 @@ medians with the range of the per-repeat ratios. Figures:
 6. capabilities, 1 / 100 / 1,000 pools (runs bench/capabilities.py)
 7. file driver on XFS reflink, 1 vs 10 GiB (needs root)
 8. RSS idle and with 10,000 volumes in the store
+9. memory of NBD exports (TLS-PSK), 1 vs 200 attachments, against one
+   qemu-storage-daemon serving 200 exports (``apt-get install
+   qemu-system-common`` for that baseline)
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ from bench import (  # noqa: E402
     create,
     machine,
     memory,
+    nbd_memory,
     ordering,
     pyspy,
     reflink,
@@ -64,11 +68,12 @@ SIZES: dict[str, tuple[Any, Any]] = {
     "file_repeats": (5, 2),
     "copies": (2, 1),
     "capabilities_repeats": (20, 3),
+    "attachments": (200, 20),
     "repeats": (3, 2),
 }
 
 NOTIFICATION_QUEUES = ("notifications.info", "notifications.error")
-FIGURES = ("1", "2", "3", "4", "5", "6", "7", "8")
+FIGURES = ("1", "2", "3", "4", "5", "6", "7", "8", "9")
 
 NOTES = [
     "Ratios are of medians; the range in brackets is of the per-repeat ratios "
@@ -83,6 +88,11 @@ NOTES = [
     "default executor_thread_pool_size) on the same transport URL whose "
     "create_volume sends volume.create.start and .end through a "
     "messagingv2 Notifier and nothing else (bench/bare_server.py).",
+    "Figure 9 sums RSS and PSS (/proc/PID/smaps_rollup) over the export "
+    "processes after a client wrote and read 1 MiB through TLS on each export; "
+    "PSS shares each page among the processes mapping it (other qemu "
+    "processes on the machine included), so it is the memory the exports "
+    "really take, while RSS counts the shared libraries once per process.",
     "Figure 7 times each operation from the cast to the arrival of its `.end` "
     "notification; the full copy (read, write, fsync) reads a file just "
     "written, from the page cache.",
@@ -112,6 +122,7 @@ def _figures(
             tmp, size["file_sizes"], size["file_repeats"], size["copies"], _log
         ),
         "8": lambda: memory.run(tmp, size["volumes"], r, _log),
+        "9": lambda: nbd_memory.run(tmp, size["attachments"], r, _log),
     }
 
 
@@ -139,7 +150,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         "--quick", action="store_true", help="a smoke run: few repeats, small sizes"
     )
     parser.add_argument(
-        "--figures", default="1,2,3,4,5,6,7,8", help="which figures, e.g. 1,2"
+        "--figures", default=",".join(FIGURES), help="which figures, e.g. 1,2"
     )
     parser.add_argument("--repeats", type=int, help="repeats of each figure")
     parser.add_argument(
@@ -166,7 +177,10 @@ def main(argv: list[str] | None = None) -> int:
     wanted = [f.strip() for f in args.figures.split(",") if f.strip()]
     unknown = sorted(set(wanted) - set(FIGURES))
     if unknown:
-        print(f"bench/run: no figure {', '.join(unknown)} (1-8)", file=sys.stderr)
+        print(
+            f"bench/run: no figure {', '.join(unknown)} (1-{FIGURES[-1]})",
+            file=sys.stderr,
+        )
         return 2
     if args.profile and "1" in wanted and not pyspy.PYSPY.exists():
         print(

@@ -91,8 +91,18 @@ class FileDriver(ManageMethods, FileGroups):
     def do_setup(self, context: RequestContext) -> None:
         found, port_range = self._read_config()
         os.makedirs(self.configuration.state_dir, mode=0o700, exist_ok=True)
+        conf = self.configuration
+        tls = conf.nbd_tls != "none"
+        if not tls:
+            LOG.warning(
+                "Backend %s: nbd_tls = none: NBD exports are served without "
+                "TLS, and anyone who can reach %s can read and write the "
+                "attached volumes; use it only on a trusted storage network",
+                conf.backend,
+                conf.nbd_host,
+            )
         self._exports = ExportRegistry(
-            self.configuration.state_dir, self.configuration.nbd_host, port_range
+            conf.state_dir, conf.nbd_host, port_range, tls=tls
         )
         self._exports.setup()
         self._pools = PoolSet(found)
@@ -285,7 +295,7 @@ class FileDriver(ManageMethods, FileGroups):
             self._root(volume) as root,
             store.open_volume(root, volume_id, os.O_RDWR) as fd,
         ):
-            return self.exports.connect(volume_id, client, fd).connection_info()
+            return self.exports.connect(volume_id, client, fd)
 
     def exports_survive_worker(self) -> bool:
         return bool(self.configuration.file_shared_storage)

@@ -43,6 +43,29 @@ file_opts: list[cfg.Opt] = [
         "ports (net.ipv4.ip_local_port_range), where no outgoing connection "
         "can take it meanwhile.",
     ),
+    cfg.StrOpt(
+        "nbd_tls",
+        default="psk",
+        choices=[
+            (
+                "psk",
+                "every export requires TLS with a pre-shared key of its own, "
+                "made for each attachment and handed over only in the reply "
+                "to initialize_connection",
+            ),
+            (
+                "none",
+                "plain NBD: whoever reaches an export's port and learns its "
+                "name can read and write the volume; only for a storage "
+                "network every host on which is trusted",
+            ),
+        ],
+        help="How NBD exports are secured. With psk, initialize_connection "
+        "returns data.tls = {psk_identity, psk_key}; a client connects with "
+        "TLS-PSK (qemu's tls-creds-psk, libnbd's nbds:// with tls-psk-file), "
+        "and no other key, nor a client without TLS, gets any data or even "
+        "the export's name. Changing it affects new attachments only.",
+    ),
     cfg.IntOpt(
         "file_convert_timeout",
         default=3600,

@@ -95,10 +95,16 @@ def test_on_shared_storage_the_taker_exports_the_attachment_again(
     _kill_with_its_exports(b)
 
     def moved() -> dict[str, Any] | None:
+        """Re-owned by a, and exported again from there (new connection)."""
         found = _attachment(cluster, volume["id"])
         if found is None or not found["served_by"]:
             return None
-        return found if found["served_by"].startswith(a.server(BACKEND)) else None
+        again = found["connection_info"] != before
+        return (
+            found
+            if again and found["served_by"].startswith(a.server(BACKEND))
+            else None
+        )
 
     found = _wait(moved, MEMBER_TIMEOUT + 60, "a to export the attachment again")
     assert found["lost"] is None
@@ -139,3 +145,28 @@ def test_with_node_local_exports_the_attachment_is_declared_lost(
     mine = [m for m in cluster_view["members"] if m["owner"] == found["served_by"]]
     assert [m["lost_attachments"] for m in mine] == [1]
     assert a.stop() == 0
+
+
+def test_a_detach_reaching_another_member_is_handed_to_the_server(
+    cluster_of: Callable[[dict[str, Any]], Cluster],
+    client: Callable[[Worker], VolumeAPI],
+    tmp_path: pathlib.Path,
+) -> None:
+    cluster = cluster_of(file_backend(tmp_path / "shared-pool"))
+    a, b = cluster.add("a").start(), cluster.add("b").start()
+    a.wait_ready()
+    b.wait_ready()
+    volume, info = _attached_on(client(a), a, cluster)
+    assert nbd_servers(a.dir)
+    # b serves no attachment of the volume: it hands the calls to a.
+    on_b = {**volume, "host": b.server(BACKEND)}
+    assert client(b).initialize_connection(on_b, CONNECTOR) == info
+    client(b).terminate_connection(on_b, CONNECTOR)
+    assert _attachment(cluster, volume["id"]) is None
+    assert nbd_servers(a.dir) == {} and nbd_servers(b.dir) == {}
+    assert "handed over" in b.log()
+    assert client(b).get_volume(b.server(BACKEND), volume["id"])["status"] == (
+        "available"
+    )
+    assert a.stop() == 0
+    assert b.stop() == 0

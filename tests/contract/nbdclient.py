@@ -1,40 +1,68 @@
-"""A real NBD client for the contract suite: qemu-io and nbdinfo."""
+"""A real NBD client for the tests: qemu-io and nbdinfo, over TLS-PSK with
+the key the connection info carries (plain NBD when it carries none)."""
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
+import tempfile
+from collections.abc import Iterator
 from typing import Any
+
+from volworker import nbd_access
 
 TIMEOUT = 120
 
 
-def url(connection: dict[str, Any]) -> str:
+@contextlib.contextmanager
+def access(connection: dict[str, Any]) -> Iterator[nbd_access.Access]:
+    """The export of ``connection``, its key (if any) in a private temp dir
+    for as long as the block runs."""
     assert connection["driver_volume_type"] == "nbd", connection
-    data = connection["data"]
-    return f"nbd://{data['host']}:{data['port']}/{data['export_name']}"
+    with tempfile.TemporaryDirectory(prefix="vw-psk-") as tmp:
+        yield nbd_access.prepare(connection["data"], f"{tmp}/psk")
 
 
-def _qemu_io(
-    connection: dict[str, Any], command: str
+def qemu_io(
+    connection: dict[str, Any], *commands: str, read_only: bool = False
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["qemu-io", "-f", "raw", "-c", command, url(connection)],
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-        check=False,
-    )
+    """qemu-io's ``-c`` commands against the export; the finished process."""
+    with access(connection) as a:
+        return subprocess.run(
+            [
+                "qemu-io",
+                *(["-r"] if read_only else []),
+                *a.qemu_args(),
+                *(arg for c in commands for arg in ("-c", c)),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT,
+            check=False,
+        )
+
+
+def nbdinfo(connection: dict[str, Any], *args: str) -> subprocess.CompletedProcess[str]:
+    """libnbd's nbdinfo with ``args`` before the export's URI."""
+    with access(connection) as a:
+        return subprocess.run(
+            ["nbdinfo", *args, a.uri()],
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT,
+            check=False,
+        )
 
 
 def write(connection: dict[str, Any], offset: int, length: int, pattern: int) -> None:
     """Write ``length`` bytes of ``pattern`` at ``offset`` through the export."""
-    done = _qemu_io(connection, f"write -P {pattern:#x} {offset} {length}")
+    done = qemu_io(connection, f"write -P {pattern:#x} {offset} {length}")
     assert done.returncode == 0 and "wrote" in done.stdout, done.stdout + done.stderr
 
 
 def holds(connection: dict[str, Any], offset: int, length: int, pattern: int) -> bool:
     """Whether every byte in the range reads back as ``pattern``."""
-    done = _qemu_io(connection, f"read -P {pattern:#x} {offset} {length}")
+    done = qemu_io(connection, f"read -P {pattern:#x} {offset} {length}")
     if "Pattern verification failed" in done.stdout:
         return False
     assert done.returncode == 0 and "read" in done.stdout, done.stdout + done.stderr
@@ -43,11 +71,11 @@ def holds(connection: dict[str, Any], offset: int, length: int, pattern: int) ->
 
 def size(connection: dict[str, Any]) -> int:
     """The export's size in bytes, as an NBD client sees it."""
-    done = subprocess.run(
-        ["nbdinfo", "--size", url(connection)],
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-        check=True,
-    )
+    done = nbdinfo(connection, "--size")
+    assert done.returncode == 0, done.stderr
     return int(done.stdout.strip())
+
+
+def reachable(connection: dict[str, Any]) -> bool:
+    """Whether a client holding the connection's key gets the export."""
+    return nbdinfo(connection, "--size").returncode == 0

@@ -18,6 +18,19 @@ def test_initialize_returns_connection_info(backend: Backend) -> None:
     info = backend.attach(volume)
     assert isinstance(info["driver_volume_type"], str) and info["driver_volume_type"]
     assert isinstance(info["data"], dict)
+    if info["driver_volume_type"] == "nbd":
+        _check_nbd(info["data"])
+
+
+def _check_nbd(data: dict) -> None:
+    """An NBD connection as the contract describes it, TLS-PSK by default."""
+    assert isinstance(data["host"], str) and data["host"]
+    assert isinstance(data["port"], int) and 0 < data["port"] < 65536
+    assert isinstance(data["export_name"], str) and data["export_name"]
+    tls = data["tls"]
+    assert set(tls) == {"psk_identity", "psk_key"}
+    assert isinstance(tls["psk_identity"], str) and tls["psk_identity"]
+    assert len(bytes.fromhex(tls["psk_key"])) >= 32  # at least 256 bits
 
 
 def test_initialize_again_gives_the_same_connection(backend: Backend) -> None:

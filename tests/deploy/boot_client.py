@@ -1,19 +1,24 @@
 """Client side of systemd_boot.sh: run inside the container with the
 checkout's Python, it reads the worker's topic and host from
 /etc/volworker/volworker.conf, creates a volume on backend ``file``, attaches
-it and prints the NBD URL of the export."""
+it and writes to DIR what a client needs: the attachment's key
+(``DIR/psk/keys.psk``), qemu-io's arguments for it one per line
+(``DIR/qemu-args``), and the export's URL without TLS (``DIR/plain-url``)."""
 
 from __future__ import annotations
 
 import configparser
+import pathlib
 import sys
 import time
 import uuid
+from typing import Any
 
+from volworker import nbd_access
 from volworker.rpc.rpcapi import VolumeAPI
 
 
-def attach() -> str:
+def attach() -> dict[str, Any]:
     conf = configparser.RawConfigParser()
     conf.read("/etc/volworker/volworker.conf")
     default = conf["DEFAULT"]
@@ -32,12 +37,19 @@ def attach() -> str:
         info = api.initialize_connection(volume, {"host": "boot-test"})
     finally:
         api.close()
-    assert info["driver_volume_type"] == "nbd", info
-    data = info["data"]
-    return f"nbd://{data['host']}:{data['port']}/{data['export_name']}"
+    assert info["driver_volume_type"] == "nbd", info["driver_volume_type"]
+    return dict(info["data"])
+
+
+def main(out: pathlib.Path) -> None:
+    data = attach()
+    access = nbd_access.prepare(data, str(out / "psk"))
+    (out / "qemu-args").write_text("\n".join(access.qemu_args()) + "\n")
+    plain = f"nbd://{data['host']}:{data['port']}/{data['export_name']}\n"
+    (out / "plain-url").write_text(plain)
 
 
 if __name__ == "__main__":
-    if sys.argv[1:] != ["attach"]:
-        raise SystemExit("usage: boot_client.py attach")
-    print(attach())
+    if len(sys.argv) != 3 or sys.argv[1] != "attach":
+        raise SystemExit("usage: boot_client.py attach DIR")
+    main(pathlib.Path(sys.argv[2]))

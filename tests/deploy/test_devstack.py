@@ -146,6 +146,7 @@ def test_stack_installs_configures_and_starts_each_backend(
             "volume_backend_name": name,
             "file_pools": f"default:{pools}/{name}/default,gold:{pools}/{name}/gold",
             "nbd_host": "127.0.0.1",
+            "nbd_tls": "psk",
         }
         assert (pools / name / "default").is_dir() and (pools / name / "gold").is_dir()
     assert conf.get("test", "volume_driver") == "fake"

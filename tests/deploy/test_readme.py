@@ -143,11 +143,12 @@ def _stop(proc: subprocess.Popen[bytes]) -> int:
 def test_first_session_runs_against_the_quick_start(tmp_path: pathlib.Path) -> None:
     require_service("rabbitmq", 5672)
     proc, env = _quick_start(tmp_path)
+    psk_dir = tmp_path / "psk"
     try:
         done = subprocess.run(
             ["bash", "-euo", "pipefail", "-c", _session_block()],
             cwd=ROOT,
-            env=env,
+            env={**env, "VOLWORKER_PSK_DIR": str(psk_dir)},
             capture_output=True,
             text=True,
             timeout=300,
@@ -156,9 +157,12 @@ def test_first_session_runs_against_the_quick_start(tmp_path: pathlib.Path) -> N
     finally:
         code = _stop(proc)
     assert done.returncode == 0, done.stdout + done.stderr
-    # the bytes written to the volume came back from the clone of its snapshot
+    # the bytes written to the volume came back from the clone of its snapshot,
+    # over TLS with the attachment's key, which the detach then forgot
     assert "read 1048576/1048576 bytes" in done.stdout
     assert "Pattern verification failed" not in done.stdout
+    assert "1073741824" in done.stdout
+    assert list(psk_dir.iterdir()) == []
     assert code == 0
 
 
@@ -185,7 +189,7 @@ def test_bench_runs_and_writes_its_report(tmp_path: pathlib.Path) -> None:
             str(ROOT / "bench" / "run"),
             "--quick",
             "--figures",
-            "2,3",
+            "2,3,9",
             "--repeats",
             "1",
             "--out",
@@ -200,4 +204,5 @@ def test_bench_runs_and_writes_its_report(tmp_path: pathlib.Path) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     report = (tmp_path / "latest.md").read_text()
     assert "get_volume call, p50" in report and "start to READY=1" in report
+    assert "PSS of the exports, 1 attachment" in report
     assert (tmp_path / "latest.json").stat().st_size > 0

@@ -217,6 +217,14 @@ def test_nbd_export_works_in_the_sandbox(facts: dict[str, str]) -> None:
     assert facts["nbd_cgroup"] == "1"
 
 
+def test_nbd_export_needs_its_key(facts: dict[str, str]) -> None:
+    assert facts["nbd_plain_rc"] != "0"
+    assert facts["key_mode"] == "volworker 600"
+    assert facts["key_dir_mode"] == "volworker 700"
+    assert facts["key_on_cmdline"] == "0"
+    assert facts["key_in_journal"] == "0"
+
+
 def test_watchdog_pings_reach_systemd(facts: dict[str, str]) -> None:
     assert facts["watchdog_usec"] == "30s"
     assert int(facts["watchdog_ping"]) > 0

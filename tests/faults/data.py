@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import pathlib
 import random
-import subprocess
 from collections.abc import Iterable
 from typing import Any
 
@@ -85,13 +84,8 @@ def _made(volume: dict[str, Any]) -> str:
     return "from snapshot" if volume.get("snapshot_id") else "blank"
 
 
-def _qemu_io(url: str, commands: list[str], *, read_only: bool) -> str:
-    args = ["qemu-io", "-f", "raw", *(["-r"] if read_only else [])]
-    for command in commands:
-        args += ["-c", command]
-    done = subprocess.run(
-        [*args, url], capture_output=True, text=True, timeout=60, check=False
-    )
+def _qemu_io(info: dict[str, Any], commands: list[str], *, read_only: bool) -> str:
+    done = nbdclient.qemu_io(info, *commands, read_only=read_only)
     # A pattern that does not match is a finding, not an error here.
     if "Pattern verification failed" not in done.stdout:
         assert done.returncode == 0, done.stdout + done.stderr
@@ -133,7 +127,7 @@ class DataCheck:
         wire = self.planner.volume(volume_id)
         info = self.api.initialize_connection(wire, CONNECTOR)
         try:
-            return _qemu_io(nbdclient.url(info), commands, read_only=not write)
+            return _qemu_io(info, commands, read_only=not write)
         finally:
             self.api.terminate_connection(wire, CONNECTOR)
             self.calls += 2

@@ -8,15 +8,16 @@ import json
 import os
 import pathlib
 import re
+import shlex
 import subprocess
 import sys
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any
 
 import pytest
 
+from tests.contract import nbdclient
 from volworker.testing.worker import RABBIT_URL, Worker
 
 GiB = 1024**3
@@ -168,19 +169,6 @@ def test_failed_operation_exits_1_with_the_error(fake_worker: Worker) -> None:
     assert error_line(bad_id).startswith("error: InvalidInput: ")
 
 
-def _nbd_size(info: dict[str, Any]) -> int:
-    data = info["data"]
-    url = f"nbd://{data['host']}:{data['port']}/{data['export_name']}"
-    done = subprocess.run(
-        ["nbdinfo", "--size", url],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=True,
-    )
-    return int(done.stdout)
-
-
 def test_attach_and_manage_on_file(
     tmp_path: pathlib.Path, make_worker: Callable[..., Worker]
 ) -> None:
@@ -190,18 +178,38 @@ def test_attach_and_manage_on_file(
     ).start()
     worker.wait_ready()
 
+    psk_dir = tmp_path / "psk"
+
     def run(*args: str) -> subprocess.CompletedProcess[str]:
         # everything from the worker's own configuration file
-        return client("--config-file", str(worker.config), *args)
+        env = {"VOLWORKER_PSK_DIR": str(psk_dir)}
+        return client("--config-file", str(worker.config), *args, env=env)
 
     volume_id = fields(ok(run("create", "--size", "1", "--wait")))["id"]
 
     info = json.loads(ok(run("attach", volume_id, "--format", "json")))
     assert info["driver_volume_type"] == "nbd"
-    assert _nbd_size(info) == 1 * GiB
+    assert nbdclient.size(info) == 1 * GiB
+    key = info["data"]["tls"]
     shown = fields(ok(run("attach", volume_id)))  # again: the same export
     assert shown["driver_volume_type"] == "nbd"
     assert shown["data.port"] == str(info["data"]["port"])
+    assert shown["data.tls.psk_identity"] == key["psk_identity"]
+    assert key["psk_key"] not in str(shown)  # for people: the file, not the key
+    key_file = pathlib.Path(shown["data.tls.psk_file"])
+    assert key_file.parent.parent == psk_dir
+    assert key_file.read_text() == f"{key['psk_identity']}:{key['psk_key']}\n"
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    assert key_file.parent.stat().st_mode & 0o777 == 0o700
+    uri = ok(run("attach", volume_id, "--format", "uri")).strip()
+    assert uri == shown["uri"] and uri.startswith("nbds://")
+    size = subprocess.run(["nbdinfo", "--size", uri], capture_output=True, text=True)
+    assert size.stdout.strip() == str(GiB), size.stderr
+    qemu = shlex.split(ok(run("attach", volume_id, "--format", "qemu")))
+    read = subprocess.run(
+        ["qemu-io", "-r", *qemu, "-c", "read -P 0 0 4k"], capture_output=True, text=True
+    )
+    assert "read 4096/4096" in read.stdout, read.stdout + read.stderr
     assert fields(ok(run("show", volume_id)))["status"] == "in-use"
 
     attached = run("delete", volume_id)
@@ -209,6 +217,9 @@ def test_attach_and_manage_on_file(
     assert "attached" in error_line(attached)
 
     assert fields(ok(run("detach", volume_id)))["status"] == "available"
+    assert list(psk_dir.iterdir()) == []  # the key is gone with the attachment
+    refused = subprocess.run(["nbdinfo", "--size", uri], capture_output=True)
+    assert refused.returncode != 0
 
     # a file someone left in the pool can be adopted
     with open(pool / "legacy.img", "wb") as legacy:

@@ -38,7 +38,7 @@ from volworker.cmd._client.errors import (  # noqa: E402
     ClientError,
     remote_error_line,
 )
-from volworker.cmd._client.output import FORMATS, Output  # noqa: E402
+from volworker.cmd._client.output import ALL_FORMATS, Output  # noqa: E402
 from volworker.cmd._client.registry import Commands  # noqa: E402
 from volworker.cmd._client.session import Session  # noqa: E402
 from volworker.cmd._client.settings import (  # noqa: E402
@@ -100,7 +100,10 @@ def _global_options(parser: Any, *, suppress: bool) -> None:
         help=f"how long to wait for each reply (default: {DEFAULT_TIMEOUT:g})",
     )
     parser.add_argument(
-        "--format", choices=FORMATS, default=default("table"), help="output format"
+        "--format",
+        choices=ALL_FORMATS,
+        default=default("table"),
+        help="output format (uri and qemu: attach only)",
     )
     parser.add_argument(
         "-v",
@@ -162,7 +165,10 @@ def _fail(error: ClientError) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.format not in args.formats:
+        parser.error(f"{args.command} has no --format {args.format}")
     _setup_logging(args.verbose)
     try:
         settings = resolve(args, os.environ)

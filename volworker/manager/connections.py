@@ -26,15 +26,19 @@ ATTACHABLE = ("available", "in-use")
 
 
 def _check_connection_info(info: Any) -> dict[str, Any]:
-    if (
-        not isinstance(info, dict)
-        or not isinstance(info.get("driver_volume_type"), str)
-        or not isinstance(info.get("data"), dict)
-    ):
-        raise exception.VolumeBackendAPIException(
-            data=f"driver returned malformed connection info: {info!r}"[:300]
-        )
-    return info
+    # The message names what is wrong, never a value: connection info
+    # carries credentials (an NBD export's pre-shared key).
+    if not isinstance(info, dict):
+        problem = f"a {type(info).__name__}, not a dict"
+    elif not isinstance(info.get("driver_volume_type"), str):
+        problem = "no driver_volume_type string"
+    elif not isinstance(info.get("data"), dict):
+        problem = "no data dict"
+    else:
+        return info
+    raise exception.VolumeBackendAPIException(
+        data=f"driver returned malformed connection info: {problem}"
+    )
 
 
 def _initiator_updates(info: dict[str, Any]) -> tuple[dict[str, str], list[str]]:

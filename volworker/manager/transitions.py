@@ -349,10 +349,14 @@ def finish(  # noqa: PLR0913 - one journal entry's outcome
 
 def _served_elsewhere(session: Session, owner: str, request: Request) -> str | None:
     """Who serves the attachment an attach or detach is about, when that is
-    another worker (a member serving no attachment of it does it itself)."""
+    another worker (a member serving no attachment of it does it itself).
+    An attach another member has journaled but not finished counts: its
+    export will be served there."""
+    volume_id = request.args["volume"]["id"]
     connector = request.args.get("connector")
     host = connector.get("host") if isinstance(connector, dict) else None
-    servers = records.attachment_servers_of(session, request.args["volume"]["id"], host)
+    servers = records.attachment_servers_of(session, volume_id, host)
+    servers |= operations.unfinished_owners(session, "initialize_connection", volume_id)
     others = sorted(s for s in servers if s != owner)
     return None if not others or owner in servers else others[0]
 

@@ -46,6 +46,7 @@ __all__ = [
     "serialize_accepts",
     "set_state",
     "unfinished",
+    "unfinished_owners",
 ]
 
 UNFINISHED = ("accepted", "running")
@@ -235,6 +236,17 @@ def owners(session: Session, service: str) -> dict[str, int]:
         .group_by(OWNER)
     )
     return {owner: int(count) for owner, count in session.execute(query)}
+
+
+def unfinished_owners(session: Session, action: str, resource_id: str) -> set[str]:
+    """Who owns unfinished ``action`` operations on ``resource_id``."""
+    query = (
+        sa.select(OWNER)
+        .where(_OPERATIONS.c.action == action)
+        .where(_OPERATIONS.c.resource_id == resource_id)
+        .where(_OPERATIONS.c.state.in_(UNFINISHED))
+    )
+    return set(session.execute(query).scalars())
 
 
 def earlier_unfinished(

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 import pathlib
-import subprocess
 import uuid
 
+from tests.contract import nbdclient
 from volworker.objects import Snapshot, Volume
 from volworker_drivers.file.driver import FileDriver
 
@@ -61,37 +61,17 @@ def read(path: pathlib.Path, offset: int, length: int) -> bytes:
         return f.read(length)
 
 
-def nbd_url(info: dict) -> str:
-    data = info["data"]
-    return f"nbd://{data['host']}:{data['port']}/{data['export_name']}"
-
-
 def nbd_size(info: dict) -> int:
-    done = subprocess.run(
-        ["nbdinfo", "--size", nbd_url(info)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    return int(done.stdout)
+    return nbdclient.size(info)
 
 
 def nbd_reachable(info: dict) -> bool:
-    done = subprocess.run(
-        ["nbdinfo", "--size", nbd_url(info)], capture_output=True, timeout=60
-    )
-    return done.returncode == 0
+    return nbdclient.reachable(info)
 
 
 def nbd_io(info: dict, command: str) -> str:
     """Run one qemu-io command against the export; its output."""
-    done = subprocess.run(
-        ["qemu-io", "-f", "raw", "-c", command, nbd_url(info)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
+    done = nbdclient.qemu_io(info, command)
+    assert done.returncode == 0, done.stdout + done.stderr
     assert "failed" not in done.stdout, done.stdout
     return done.stdout

@@ -189,12 +189,21 @@ def test_ensure_export_cannot_move_to_another_port(
         driver.ensure_export(CTX, _attached(vol, moved))
 
 
+SECRET = "5ec12e7" * 10
+SOUND = {"host": "127.0.0.1", "port": 10809, "export_name": "x" * 22}
+
+
 @pytest.mark.parametrize(
     "data",
     [
-        {"host": "127.0.0.1", "port": "10809", "export_name": "x" * 22},
-        {"host": "127.0.0.1", "port": 10809, "export_name": "../../etc/passwd"},
-        {"host": "", "port": 10809, "export_name": "x" * 22},
+        {**SOUND, "port": "10809"},
+        {**SOUND, "export_name": "../../etc/passwd"},
+        {**SOUND, "host": ""},
+        {**SOUND, "tls": {"psk_identity": "short", "psk_key": SECRET}},
+        {**SOUND, "tls": {"psk_identity": SECRET, "psk_key": "ab" * 16}},  # 128 bits
+        {**SOUND, "tls": {"psk_identity": SECRET + ":x\nother", "psk_key": SECRET}},
+        {**SOUND, "tls": {"psk_identity": SECRET}},
+        {**SOUND, "tls": SECRET},
     ],
 )
 def test_ensure_export_rejects_malformed_connection_info(
@@ -202,8 +211,9 @@ def test_ensure_export_rejects_malformed_connection_info(
 ) -> None:
     vol = created(driver)
     info = {"driver_volume_type": "nbd", "data": data}
-    with pytest.raises(exception.InvalidInput, match="malformed"):
+    with pytest.raises(exception.InvalidInput, match="malformed") as err:
         driver.ensure_export(CTX, _attached(vol, info))
+    assert SECRET not in str(err.value)  # which attachment, not what it holds
     assert driver.exports.exports() == []
 
 

@@ -7,9 +7,12 @@ import sys
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, TextIO
 
-__all__ = ["FORMATS", "Output", "cell"]
+__all__ = ["ALL_FORMATS", "FORMATS", "Output", "cell"]
 
+#: What every command prints.
 FORMATS = ("table", "json")
+#: Every format some command prints (``attach``: ``uri``, ``qemu``).
+ALL_FORMATS = (*FORMATS, "uri", "qemu")
 
 #: Fields shown first, in this order, when a record is printed for people.
 LEADING_FIELDS = ("id", "name", "status", "size", "host", "volume_id", "error")
@@ -84,6 +87,11 @@ class Output:
         header = [c.upper() for c in columns]
         body = [[cell(row.get(c)) for c in columns] for row in rows]
         self._lines(_aligned([header, *body]))
+
+    def line(self, text: str) -> None:
+        """One line as it is, in any format: what a command made to be
+        pasted or captured (a URI, a command's arguments)."""
+        self._lines([text])
 
     def value(self, key: str, value: Any) -> None:
         """A single value: alone on its line, or ``{key: value}`` in JSON."""

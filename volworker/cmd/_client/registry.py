@@ -11,6 +11,7 @@ import argparse
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from volworker.cmd._client.output import FORMATS
 from volworker.cmd._client.session import Session
 
 __all__ = ["Commands", "Group", "Handler"]
@@ -32,10 +33,17 @@ class Commands:
         self._add_common = add_common
         self._parsers: list[argparse.ArgumentParser] = []
 
-    def add(self, name: str, handler: Handler, summary: str) -> argparse.ArgumentParser:
-        """A new subcommand; the caller adds its arguments to what it returns."""
+    def add(
+        self,
+        name: str,
+        handler: Handler,
+        summary: str,
+        formats: tuple[str, ...] = (),
+    ) -> argparse.ArgumentParser:
+        """A new subcommand; the caller adds its arguments to what it returns.
+        ``formats`` are output formats it takes besides the common ones."""
         parser = self._subparsers.add_parser(name, help=summary, description=summary)
-        parser.set_defaults(handler=handler)
+        parser.set_defaults(handler=handler, formats=FORMATS + formats)
         self._parsers.append(parser)
         return parser
 
