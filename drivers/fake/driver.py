@@ -28,13 +28,14 @@ from oslo_config import cfg
 
 from volworker import exception
 from volworker.context import RequestContext
-from volworker.driver import Feature, ModelUpdate, VolumeDriver, volumedriver
+from volworker.driver import Feature, ModelUpdate, volumedriver
 from volworker.driver.manageable import paginate
 from volworker.image import ImageService
 from volworker.objects import Snapshot, Volume
 
 from . import objects
 from .effects import EffectsLog, read
+from .groups import FakeGroups
 from .objects import FakeObject
 from .options import fake_opts
 
@@ -54,7 +55,7 @@ def _listing(name: str, obj: FakeObject, managed: dict[str, str]) -> dict[str, A
 
 
 @volumedriver
-class FakeDriver(VolumeDriver):
+class FakeDriver(FakeGroups):
     """A backend that lives in memory."""
 
     VERSION = "1.0.0"
@@ -65,6 +66,8 @@ class FakeDriver(VolumeDriver):
             Feature.REVERT_TO_SNAPSHOT,
             Feature.MANAGE_VOLUMES,
             Feature.MANAGE_SNAPSHOTS,
+            Feature.GROUPS,
+            Feature.CONSISTENT_GROUP_SNAPSHOT,
         }
     )
 
@@ -85,6 +88,10 @@ class FakeDriver(VolumeDriver):
     @classmethod
     def get_driver_options(cls) -> Sequence[cfg.Opt]:
         return fake_opts
+
+    def supports(self, feature: Feature) -> bool:
+        declined = self.configuration.fake_undeclared_features
+        return super().supports(feature) and feature.value not in declined
 
     # -- behaviour to order -------------------------------------------------
 

@@ -85,6 +85,26 @@ def _unmanaged_snapshot(objects: Objects, effect: dict[str, Any]) -> None:
     objects.unmanaged_snapshots[name] = objects.snapshots.pop(name)
 
 
+def _deleted_group(objects: Objects, effect: dict[str, Any]) -> None:
+    for volume_id in effect["volumes"]:
+        _deleted_volume(objects, {"volume": volume_id})
+
+
+def _made_group_snapshot(objects: Objects, effect: dict[str, Any]) -> None:
+    for taken in effect["taken"]:
+        _made_snapshot(objects, taken)
+
+
+def _deleted_group_snapshot(objects: Objects, effect: dict[str, Any]) -> None:
+    for snapshot_id in effect["snapshots"]:
+        _deleted_snapshot(objects, {"snapshot": snapshot_id})
+
+
+def _made_group_volumes(objects: Objects, effect: dict[str, Any]) -> None:
+    for made in effect["made"]:
+        _made_volume(objects, made)
+
+
 def _no_object_change(objects: Objects, effect: dict[str, Any]) -> None:
     """A revert (the fake keeps no data) or an export. Exports end with the
     process, like the file driver's NBD servers, and the worker restores
@@ -104,4 +124,8 @@ _APPLY: dict[str, Callable[[Objects, dict[str, Any]], None]] = {
     "manage_existing_snapshot": _made_snapshot,
     "delete_snapshot": _deleted_snapshot,
     "unmanage_snapshot": _unmanaged_snapshot,
+    "delete_group": _deleted_group,
+    "create_group_snapshot": _made_group_snapshot,
+    "delete_group_snapshot": _deleted_group_snapshot,
+    "create_group_from_src": _made_group_volumes,
 }

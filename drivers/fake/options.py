@@ -57,6 +57,13 @@ fake_opts = [
         min=0,
         help="How many times do_setup fails with a transient error before it succeeds.",
     ),
+    cfg.ListOpt(
+        "fake_undeclared_features",
+        default=[],
+        help="Features the fake backend declines although it has them (e.g. "
+        "groups, consistent_group_snapshot), for tests of what the worker does "
+        "for a driver without them.",
+    ),
 ]
 
 

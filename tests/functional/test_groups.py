@@ -4,6 +4,7 @@ bytes, a group copied from a group, and the refusals a caller must see."""
 
 from __future__ import annotations
 
+import json
 import pathlib
 import time
 import uuid
@@ -140,9 +141,13 @@ def test_what_a_group_refuses(
     client: Callable[[Worker], VolumeAPI],
     notifications: Callable[[Worker], Notifications],
 ) -> None:
-    worker = make_worker({"b1": {"volume_driver": "fake"}}).start().wait_ready()
+    backend = {
+        "volume_driver": "fake",
+        "fake_undeclared_features": "consistent_group_snapshot",
+    }
+    worker = make_worker({"b1": backend}).start().wait_ready()
     api, events, server = client(worker), notifications(worker), worker.server("b1")
-    # The fake backend cannot snapshot a group at one point in time.
+    # This backend cannot snapshot a group at one point in time.
     consistent = _group(worker, group_type=CONSISTENT)
     api.create_group(consistent)
     failed = _wait(lambda: api.get_group(server, consistent["id"]), "error")
@@ -176,4 +181,38 @@ def test_what_a_group_refuses(
         _wait(lambda: api.get_group_snapshot(server, gsnap["id"]), "error")
     with pytest.raises(exception.GroupNotFound):
         api.get_group(server, str(uuid.uuid4()))
+    assert worker.stop() == 0
+
+
+@pytest.mark.parametrize("groups", ["native", "generic"])
+def test_the_driver_or_the_generic_fallback_does_the_work(
+    groups: str,
+    tmp_path: pathlib.Path,
+    make_worker: Callable[..., Worker],
+    client: Callable[[Worker], VolumeAPI],
+) -> None:
+    log = tmp_path / "effects.jsonl"
+    backend: dict[str, Any] = {"volume_driver": "fake", "fake_effects_log": log}
+    if groups == "generic":
+        backend["fake_undeclared_features"] = "groups,consistent_group_snapshot"
+    worker = make_worker({"b1": backend}).start().wait_ready()
+    api, server = client(worker), worker.server("b1")
+    group = _group(worker)
+    api.create_group(group)
+    _wait(lambda: api.get_group(server, group["id"]), "available")
+    members = [new_volume(worker, "b1", group_id=group["id"]) for _ in range(3)]
+    for volume in members:
+        api.create_volume(volume)
+        wait_status(api, server, volume["id"], "available")
+    gsnap = {"id": str(uuid.uuid4()), "group_id": group["id"]}
+    api.create_group_snapshot(server, gsnap)
+    taken = _wait(lambda: api.get_group_snapshot(server, gsnap["id"]), "available")
+    effects = [json.loads(line)["method"] for line in log.read_text().splitlines()]
+    if groups == "native":
+        assert effects.count("create_group_snapshot") == 1
+        assert "create_snapshot" not in effects
+    else:
+        assert "create_group_snapshot" not in effects
+        assert effects.count("create_snapshot") == 3
+    assert len(taken["snapshot_ids"]) == 3
     assert worker.stop() == 0

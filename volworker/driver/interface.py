@@ -146,9 +146,10 @@ class VolumeDriver(abc.ABC):
         """The options this driver reads from its backend section."""
         return ()
 
-    @classmethod
-    def supports(cls, feature: Feature) -> bool:
-        return feature in cls.features
+    def supports(self, feature: Feature) -> bool:
+        """Whether this driver does ``feature``: it declares it (a driver
+        may decline a declared feature its configuration rules out)."""
+        return feature in self.features
 
     # -- setup ------------------------------------------------------------
 
