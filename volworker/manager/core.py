@@ -27,7 +27,7 @@ from typing import Any
 from volworker import exception
 from volworker.context import RequestContext
 from volworker.coordination import Coordination
-from volworker.manager import queries, recovery, refusals, transitions
+from volworker.manager import moved, queries, recovery, refusals, transitions
 from volworker.manager.actions import ACTIONS, volumes_touched
 from volworker.manager.operation import Command, Operation
 from volworker.manager.queries import Query
@@ -35,7 +35,7 @@ from volworker.manager.request import Request
 from volworker.manager.runtime import Runtime
 from volworker.manager.takeover import Watch
 from volworker.ordering import Ordering, Ticket
-from volworker.state import operations, records
+from volworker.state import operations
 
 #: How long an operation of a cluster waits between two looks at the journal
 #: for earlier operations on its volumes: from the first to the longest.
@@ -44,9 +44,6 @@ ORDER_POLL = (0.02, 0.5)
 __all__ = ["Manager"]
 
 LOG = logging.getLogger(__name__)
-
-#: Seconds between two purges of the journal's finished entries.
-PURGE_INTERVAL = 6 * 3600
 
 
 @dataclass(frozen=True)
@@ -150,7 +147,9 @@ class Manager:
 
     def start(self) -> None:
         self._intake_task = self._loop.create_task(self._intake_loop())
-        self._housekeeping = self._loop.create_task(self._purge_journal())
+        self._housekeeping = self._loop.create_task(
+            recovery.purge_journal(self.runtime, self.journal_retention)
+        )
 
     def watch_cluster(self) -> None:
         """Watch the other members, and take over the work of the dead."""
@@ -167,25 +166,6 @@ class Manager:
             except Exception:
                 LOG.exception("Watching cluster %s failed", watch.group)
             await asyncio.sleep(watch.interval)
-
-    async def _purge_journal(self) -> None:
-        """Drop finished journal entries past their retention, now and then."""
-        while True:
-            cutoff = datetime.datetime.now(datetime.UTC) - self.journal_retention
-            try:
-                purged = await self.runtime.db(
-                    functools.partial(
-                        operations.purge,
-                        service=self.runtime.service,
-                        older_than=cutoff,
-                    )
-                )
-            except exception.VolworkerError as exc:
-                LOG.warning("Could not purge the journal: %s", exc)
-            else:
-                if purged:
-                    LOG.info("Purged %d finished journal entries", purged)
-            await asyncio.sleep(PURGE_INTERVAL)
 
     async def _intake_loop(self) -> None:
         while (item := await self._intake.get()) is not _STOP:
@@ -394,59 +374,18 @@ class Manager:
     async def take_over(self, owner: str) -> None:
         """Take over what a dead member ``owner`` left: its unfinished
         operations (redone or undone as after a restart, in journal order)
-        and its attachments, which are exported again from here when the
-        data path allows it and declared lost when it does not."""
+        and its attachments (``moved``)."""
         resumed = await recovery.take_over(self.runtime, owner)
         await self.resume(resumed)
-        attachments = await recovery.take_over_attachments(self.runtime, owner)
-        movable = self.runtime.driver.exports_survive_worker()
-        for attachment in attachments:
-            if attachment["lost"]:
-                continue
-            if movable:
-                await self._reattach(attachment)
-            else:
-                await self._lose(owner, attachment)
+        moved_count = await moved.take_over_attachments(
+            self.runtime, owner, self.submit
+        )
         LOG.warning(
             "Took over %s: %d operation(s), %d attachment(s)",
             owner,
             len(resumed),
-            len(attachments),
+            moved_count,
         )
-
-    async def _reattach(self, attachment: dict[str, Any]) -> None:
-        """Attach the volume to the same connector again, from here: a new
-        operation in the volume's turn, like a caller's attach."""
-        record = await self.runtime.db(
-            functools.partial(
-                transitions.volume_row,
-                service=self.runtime.service,
-                volume_id=attachment["volume_id"],
-            )
-        )
-        volume = {"id": record.id, "size": record.size, "host": record.host}
-        args = {"volume": volume, "connector": dict(attachment["connector"])}
-        self.submit(Request("initialize_connection", args))
-
-    async def _lose(self, owner: str, attachment: dict[str, Any]) -> None:
-        connector = attachment["connector"]
-        reason = (
-            f"the attachment to {connector.get('host')} is lost: {owner} is "
-            "gone and this backend's exports cannot move to another member"
-        )
-        await self.runtime.db(
-            functools.partial(
-                records.mark_lost,
-                volume_id=attachment["volume_id"],
-                host=connector.get("host"),
-                reason=reason,
-            )
-        )
-        payload = {"id": attachment["volume_id"], "error": reason}
-        self.runtime.notifications.emit(
-            RequestContext(), "volume", "attach", "error", payload
-        )
-        LOG.error("Volume %s: %s", attachment["volume_id"], reason)
 
     def restore_exports(self) -> None:
         """Have the driver restore (and prune) every volume's exports, in the

@@ -14,6 +14,8 @@ per-volume order holds across the restart or the takeover.
 
 from __future__ import annotations
 
+import asyncio
+import datetime
 import enum
 import functools
 import logging
@@ -34,6 +36,7 @@ __all__ = [
     "Resumed",
     "exportable",
     "fate",
+    "purge_journal",
     "restore_export",
     "take_over",
     "take_over_attachments",
@@ -181,3 +184,26 @@ async def restore_export(runtime: Runtime, volume_id: str) -> None:
         LOG.debug("No exports to restore for volume %s: %s", volume_id, exc)
     except exception.VolworkerError as exc:
         LOG.warning("Could not restore the exports of volume %s: %s", volume_id, exc)
+
+
+#: Seconds between two purges of the journal's finished entries.
+PURGE_INTERVAL = 6 * 3600
+
+
+async def purge_journal(runtime: Runtime, retention: datetime.timedelta) -> None:
+    """Drop finished journal entries past their retention, now and then,
+    for as long as the worker runs."""
+    while True:
+        cutoff = datetime.datetime.now(datetime.UTC) - retention
+        try:
+            purged = await runtime.db(
+                functools.partial(
+                    operations.purge, service=runtime.service, older_than=cutoff
+                )
+            )
+        except exception.VolworkerError as exc:
+            LOG.warning("Could not purge the journal: %s", exc)
+        else:
+            if purged:
+                LOG.info("Purged %d finished journal entries", purged)
+        await asyncio.sleep(PURGE_INTERVAL)
