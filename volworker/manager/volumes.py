@@ -9,6 +9,7 @@ from typing import Any
 from volworker import exception
 from volworker.driver import Feature
 from volworker.manager.operation import Operation, release_adopted
+from volworker.manager.references import refuse_managed
 from volworker.objects import Volume
 from volworker.state import records
 
@@ -176,8 +177,9 @@ async def revert_to_snapshot(op: Operation) -> None:
 async def manage_existing(op: Operation) -> None:
     if not op.driver.supports(Feature.MANAGE_VOLUMES):
         raise exception.NotSupported(operation="manage_existing")
-    volume: Volume = await op.begin("creating")
     ref = op.args["ref"]
+    await refuse_managed(op, ref)
+    volume: Volume = await op.begin("creating")
     size = int(await op.call(op.driver.manage_existing_get_size, volume, ref))
     volume = volume.replace(size=size)
     update = await op.call(op.driver.manage_existing, volume, ref)
