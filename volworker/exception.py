@@ -16,6 +16,7 @@ from typing import Any
 
 __all__ = [
     "BackendUnavailable",
+    "ImageExists",
     "ImageNotFound",
     "InvalidInput",
     "InvalidVolume",
@@ -112,6 +113,13 @@ class ManageExistingVolumeTypeMismatch(InvalidInput):
 
 class ImageNotFound(InvalidInput):
     msg_fmt = "Image %(image_id)s could not be found."
+
+
+class ImageExists(InvalidInput):
+    msg_fmt = (
+        "Image %(image_id)s already exists: an image is made from a volume "
+        "under a new id and never replaced."
+    )
 
 
 def contract_error(error: BaseException) -> VolworkerError:

@@ -294,6 +294,12 @@ class FileDriver(ManageMethods):
 
     # -- images -------------------------------------------------------------
 
+    def _qemu_limits(self) -> tools.Limits:
+        return tools.Limits(
+            self.configuration.qemu_img_memory_limit_mb,
+            self.configuration.qemu_img_info_cpu_limit,
+        )
+
     @backend_call
     def copy_image_to_volume(
         self,
@@ -313,6 +319,7 @@ class FileDriver(ManageMethods):
                 image_service,
                 image_id,
                 timeout=self.configuration.file_convert_timeout,
+                limits=self._qemu_limits(),
                 disable_sparse=disable_sparse,
             )
         return None
@@ -334,5 +341,6 @@ class FileDriver(ManageMethods):
                 image_service,
                 image_meta,
                 timeout=self.configuration.file_convert_timeout,
+                limits=self._qemu_limits(),
             )
         return None

@@ -192,8 +192,16 @@ async def copy_volume_to_image(op: Operation) -> None:
         record["status"] in ("available", "in-use"),
         exception.InvalidVolume(reason=f"volume {volume.id} is {record['status']}"),
     )
-    volume = await op.begin(None)
     images = op.runtime.images
+    image_id = op.args["image_meta"]["id"]
+    try:
+        await op.runtime.blocking(images.show, op.context, image_id)
+    except exception.ImageNotFound:
+        pass
+    else:
+        # Refused before the copy; the image service refuses a race too.
+        raise exception.ImageExists(image_id=image_id)
+    volume = await op.begin(None)
     await op.call(
         op.driver.copy_volume_to_image,
         op.context,
