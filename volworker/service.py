@@ -21,6 +21,7 @@ from volworker import systemd
 from volworker.backend import Backend, Shared
 from volworker.image import LocalImageService
 from volworker.locks import Locks
+from volworker.private_files import private_dir
 from volworker.senders import Senders
 from volworker.state.store import Store
 
@@ -139,6 +140,7 @@ class Service:
             LOG.info,
             "Received SIGHUP: nothing to reload; restart to apply changes",
         )
+        private_dir(self.conf.state_path)
         shared = self._shared()
         await loop.run_in_executor(shared.executor, shared.store.start)
         await loop.run_in_executor(shared.executor, shared.locks.start)
