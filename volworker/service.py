@@ -21,8 +21,8 @@ from volworker import systemd
 from volworker.backend import Backend, Shared
 from volworker.image import LocalImageService
 from volworker.locks import Locks
-from volworker.private_files import private_dir
 from volworker.senders import Senders
+from volworker.state.private import private_dir
 from volworker.state.store import Store
 
 __all__ = ["Service", "register_opts", "service_opts"]

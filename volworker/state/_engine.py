@@ -13,7 +13,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import URL, Engine
 from sqlalchemy.pool import StaticPool
 
-from volworker.private_files import private_dir, private_file
+from volworker.state.private import private_dir, private_file
 
 __all__ = ["create_engine", "safe_url", "sqlite_path"]
 

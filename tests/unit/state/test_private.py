@@ -11,8 +11,8 @@ from collections.abc import Iterator
 import pytest
 import sqlalchemy as sa
 
-from volworker.private_files import private_dir
 from volworker.state import _engine
+from volworker.state.private import private_dir
 
 
 @pytest.fixture
