@@ -26,6 +26,7 @@ from volworker.context import RequestContext
 from volworker.driver import VolumeDriver, loader
 from volworker.image import ImageService
 from volworker.locks import Locks
+from volworker.manager.backlog import default_limit
 from volworker.manager.core import Manager
 from volworker.manager.runtime import Runtime
 from volworker.notify import Notifications
@@ -52,6 +53,16 @@ backend_service_opts = [
         default=32,
         min=1,
         help="Operations on different volumes that may run at once, per backend.",
+    ),
+    cfg.IntOpt(
+        "intake_limit",
+        default=0,
+        min=0,
+        help="Accepted operations a backend holds (journaled, waiting for "
+        "their turn or running) before it stops taking casts off its queues; "
+        "the rest wait on the broker, and a flood never fills the worker's "
+        "memory. It is also the broker's prefetch per queue. 0: twice "
+        "max_concurrent_operations.",
     ),
     cfg.IntOpt(
         "max_volume_size_gb",
@@ -174,7 +185,10 @@ class Backend:
         if not self.cluster:
             await self._blocking(shared.locks.claim_service, self.host)
         servers = [self.host] + ([self.cluster] if self.cluster else [])
-        server = RequestServer(shared.transport, conf.volume_topic, servers)
+        intake = default_limit(conf.intake_limit, conf.max_concurrent_operations)
+        server = RequestServer(
+            shared.transport, conf.volume_topic, servers, prefetch=intake
+        )
         self.server = server
         # The queues exist before setup, so requests sent while the
         # backend is not ready wait in them; nothing is consumed yet.
@@ -223,6 +237,7 @@ class Backend:
             journal_retention=datetime.timedelta(
                 days=conf.database.journal_retention_days
             ),
+            intake_limit=intake,
         )
         manager.start()
         self.manager = manager
@@ -240,7 +255,7 @@ class Backend:
         dispatcher = Dispatcher(
             endpoint, manager.submit, manager.reject, shared.senders
         )
-        await self._blocking(server.start, dispatcher)
+        await self._blocking(server.start, dispatcher, manager.backlog)
         await publisher.start()
         LOG.info(
             "Backend %s ready: driver %s %s, pools %s",

@@ -24,6 +24,7 @@ from volworker.context import RequestContext
 from volworker.locks import Locks
 from volworker.manager import queries, recovery, refusals, transitions
 from volworker.manager.actions import ACTIONS, volumes_touched
+from volworker.manager.backlog import Backlog, default_limit
 from volworker.manager.operation import Command, Operation
 from volworker.manager.queries import Query
 from volworker.manager.request import Request
@@ -62,10 +63,13 @@ class Manager:
         locks: Locks,
         max_concurrent: int,
         journal_retention: datetime.timedelta = datetime.timedelta(days=7),
+        intake_limit: int | None = None,
     ) -> None:
         self.runtime = runtime
         self.locks = locks
         self.ordering = Ordering(max_concurrent)
+        #: accepted commands not yet finished, for the RPC intake to respect
+        self.backlog = Backlog(default_limit(intake_limit, max_concurrent))
         self.journal_retention = journal_retention
         self._loop = asyncio.get_running_loop()
         self._intake: asyncio.Queue[Any] = asyncio.Queue()
@@ -95,6 +99,7 @@ class Manager:
                 done.add_done_callback(functools.partial(queries.answer_from, request))
                 return
         elif action is not None:
+            self.backlog.taken()
             journaled = runtime.store.defer(
                 functools.partial(
                     transitions.accept,
@@ -164,10 +169,15 @@ class Manager:
     ) -> None:
         action = ACTIONS.get(request.action)
         if isinstance(action, Command) and journaled is not None:
-            keys = await volumes_touched(self.runtime, request)
+            try:
+                keys = await volumes_touched(self.runtime, request)
+            except BaseException:
+                self.backlog.finished()
+                raise
             ticket = self.ordering.enqueue(keys)
             run = self._execute(request, action, ticket, journaled)
-            self._spawn(run, self._waiting)
+            task = self._spawn(run, self._waiting)
+            task.add_done_callback(lambda _: self.backlog.finished())
         elif isinstance(action, Query):
             await self._query(action, request)
         else:
@@ -185,10 +195,11 @@ class Manager:
 
     def _spawn(
         self, coro: Coroutine[Any, Any, None], group: set[asyncio.Task[None]]
-    ) -> None:
+    ) -> asyncio.Task[None]:
         task: asyncio.Task[None] = self._loop.create_task(coro)
         group.add(task)
         task.add_done_callback(group.discard)
+        return task
 
     # -- execution --------------------------------------------------------
 

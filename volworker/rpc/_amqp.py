@@ -55,6 +55,9 @@ PRIVATE_API: dict[str, tuple[str, ...]] = {
     "Transport instance": ("_driver",),
     "AMQPListener instance": ("_shutoff", "incoming", "_message_operations_handler"),
     "Connection instance": ("declare_topic_consumer", "declare_fanout_consumer"),
+    # the pool's wrapper of a listener connection, and the rabbit one in it
+    "ConnectionContext instance": ("connection",),
+    "RabbitConnection instance": ("rabbit_qos_prefetch_count", "channel", "_set_qos"),
     "AMQPIncomingMessage instance": (
         "message",
         "ctxt",
@@ -162,16 +165,36 @@ def open_fanout_listener(
     return listener
 
 
+def _set_prefetch(conn: Any, count: int) -> None:
+    """At most ``count`` unacknowledged messages per queue on ``conn``.
+
+    oslo.messaging's ``rabbit_qos_prefetch_count`` is one value for every
+    listener of a transport; this is one listener's own, kept on its
+    connection, which applies it again to each channel after a reconnect.
+    """
+    rabbit = conn.connection
+    rabbit.rabbit_qos_prefetch_count = count
+    rabbit._set_qos(rabbit.channel)
+
+
 def open_listener(
-    transport: oslo_messaging.Transport, topic: str, servers: Sequence[str]
+    transport: oslo_messaging.Transport,
+    topic: str,
+    servers: Sequence[str],
+    prefetch: int = 0,
 ) -> Listener:
-    """Consume ``topic``, ``topic.<server>`` for each server, and the fanout.
+    """Consume ``topic``, ``topic.<server>`` for each server, and the fanout;
+    with ``prefetch``, at most that many unacknowledged messages per queue.
 
     The queues are those oslo.messaging's own RPC server declares for
     ``Target(topic, server)``, so any oslo.messaging client reaches them.
     """
     driver = _amqp_driver(transport)
     conn = driver._get_connection(rpc_common.PURPOSE_LISTEN)
+    if prefetch > 0:
+        # Before any consumer exists: RabbitMQ applies a prefetch to the
+        # consumers a channel starts after it.
+        _set_prefetch(conn, prefetch)
     listener = Listener(driver, conn)
     exchange = driver._get_exchange(oslo_messaging.Target(topic=topic))
     conn.declare_topic_consumer(exchange_name=exchange, topic=topic, callback=listener)
