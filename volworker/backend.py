@@ -30,6 +30,7 @@ from volworker.manager.backlog import default_limit
 from volworker.manager.core import Manager
 from volworker.manager.runtime import Runtime
 from volworker.notify import Notifications
+from volworker.rpc import queues
 from volworker.rpc.dispatcher import Dispatcher
 from volworker.rpc.endpoint import Endpoint
 from volworker.rpc.server import RequestServer
@@ -192,6 +193,7 @@ class Backend:
         self.server = server
         # The queues exist before setup, so requests sent while the
         # backend is not ready wait in them; nothing is consumed yet.
+        await self._blocking(queues.settle, conf, shared.transport)
         await self._blocking(server.open)
         driver = loader.load_driver(
             conf, self.name, host=conf.host, state_path=conf.state_path

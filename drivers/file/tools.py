@@ -98,9 +98,9 @@ def run(
 ) -> subprocess.CompletedProcess[str]:
     """Run ``cmd`` (under ``limits``); VolumeBackendAPIException when it
     overruns, or when it fails and ``check`` is set."""
-    shown = _shown(cmd)
     if limits is not None:
         cmd = [*limits.prefix(), *cmd]
+    shown = _shown(cmd)
     started = time.monotonic()
     try:
         done = subprocess.run(
