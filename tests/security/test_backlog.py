@@ -9,7 +9,7 @@ import pathlib
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import kombu
@@ -96,13 +96,21 @@ class _Sampler(threading.Thread):
             self.rss.append(self.process.memory_info().rss / MiB)
 
 
-def test_a_flood_waits_on_the_broker_and_none_is_lost(
+@pytest.fixture
+def slow(
     make_worker: Callable[..., Worker], client: Callable[[Worker], VolumeAPI]
-) -> None:
+) -> Iterator[tuple[Worker, VolumeAPI, str]]:
+    """A running worker on the slow backend, its client and its server."""
     worker = make_worker({BACKEND: SLOW}, defaults=SLOW_DEFAULTS)
     worker.start().wait_ready()
-    api = client(worker)
-    server = worker.server(BACKEND)
+    yield worker, client(worker), worker.server(BACKEND)
+    assert worker.stop() == 0
+
+
+def test_a_flood_waits_on_the_broker_and_none_is_lost(
+    slow: tuple[Worker, VolumeAPI, str],
+) -> None:
+    worker, api, server = slow
     assert worker.proc is not None
     idle = psutil.Process(worker.proc.pid).memory_info().rss / MiB
     sampler = _Sampler(worker, f"{worker.topic}.{server}")
@@ -119,16 +127,12 @@ def test_a_flood_waits_on_the_broker_and_none_is_lost(
     assert max(sampler.depths) > len(ids) // 2, "the backlog was not on the broker"
     assert max(sampler.unfinished) <= LIMIT
     assert max(sampler.rss) - idle < 40
-    assert worker.stop() == 0
 
 
 def test_a_call_behind_a_backlog_keeps_its_place_or_expires(
-    make_worker: Callable[..., Worker], client: Callable[[Worker], VolumeAPI]
+    slow: tuple[Worker, VolumeAPI, str],
 ) -> None:
-    worker = make_worker({BACKEND: SLOW}, defaults=SLOW_DEFAULTS)
-    worker.start().wait_ready()
-    api = client(worker)
-    server = worker.server(BACKEND)
+    worker, api, server = slow
     volume = {"id": str(uuid.uuid4()), "size": 1, "host": server}
     api.create_volume(volume)
     wait_for(
@@ -158,7 +162,6 @@ def test_a_call_behind_a_backlog_keeps_its_place_or_expires(
         "SELECT seq FROM operations WHERE action = 'initialize_connection'"
     )
     assert attaches == []
-    assert worker.stop() == 0
 
 
 def test_a_backlog_survives_a_broker_restart(
