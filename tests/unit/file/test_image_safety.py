@@ -6,13 +6,20 @@ from __future__ import annotations
 import json
 import os
 import pathlib
-import subprocess
 import uuid
 from typing import Any
 
 import pytest
 
-from tests.unit.file.helpers import MiB, created, pool_dir, read, volume_path, write
+from tests.unit.file.helpers import (
+    MiB,
+    created,
+    pool_dir,
+    qcow2_over_a_host_file,
+    read,
+    volume_path,
+    write,
+)
 from volworker import exception
 from volworker.context import RequestContext
 from volworker.image import LocalImageService
@@ -69,16 +76,7 @@ def test_qcow2_with_an_external_data_file_is_refused(
     """OSSA-2024-001: a qcow2 whose data lives in a host file of the
     attacker's choosing would copy that file into the volume."""
     images = LocalImageService(str(tmp_path / "images"))
-    qcow2 = tmp_path / "data-file.qcow2"
-    data_file = tmp_path / "data-file.raw"
-    options = f"data_file={data_file},data_file_raw=on"
-    subprocess.run(
-        ["qemu-img", "create", "-f", "qcow2", "-o", options, str(qcow2), "1M"],
-        check=True,
-        capture_output=True,
-    )
-    data_file.unlink()
-    data_file.symlink_to(secret)
+    qcow2 = qcow2_over_a_host_file(tmp_path, secret)
     image_id = str(uuid.uuid4())
     images.upload(CTX, {"id": image_id, "disk_format": "qcow2"}, str(qcow2))
     assert "external file" in _refused(driver, images, image_id)
