@@ -16,6 +16,8 @@ medians with the range of the per-repeat ratios. Figures:
 6. capabilities, 1 / 100 / 1,000 pools (runs bench/capabilities.py)
 7. file driver on XFS reflink, 1 vs 10 GiB (needs root)
 8. RSS idle and with 10,000 volumes in the store
+10. RSS during a flood of 100,000 casts, vs idle and vs the bare server
+    (one repeat: it takes minutes)
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from bench import (  # noqa: E402
     capabilities_fig,
     concurrency,
     create,
+    flood,
     machine,
     memory,
     ordering,
@@ -60,6 +63,7 @@ SIZES: dict[str, tuple[Any, Any]] = {
     "ordering_ops": (3_000, 400),
     "per_slot": (100, 10),
     "volumes": (10_000, 1_000),
+    "flood": (100_000, 10_000),
     "file_sizes": ([1, 10], [1, 2]),
     "file_repeats": (5, 2),
     "copies": (2, 1),
@@ -68,7 +72,7 @@ SIZES: dict[str, tuple[Any, Any]] = {
 }
 
 NOTIFICATION_QUEUES = ("notifications.info", "notifications.error")
-FIGURES = ("1", "2", "3", "4", "5", "6", "7", "8")
+FIGURES = ("1", "2", "3", "4", "5", "6", "7", "8", "10")
 
 NOTES = [
     "Ratios are of medians; the range in brackets is of the per-repeat ratios "
@@ -112,6 +116,7 @@ def _figures(
             tmp, size["file_sizes"], size["file_repeats"], size["copies"], _log
         ),
         "8": lambda: memory.run(tmp, size["volumes"], r, _log),
+        "10": lambda: flood.run(tmp, size["flood"], 1, _log),
     }
 
 
@@ -139,7 +144,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         "--quick", action="store_true", help="a smoke run: few repeats, small sizes"
     )
     parser.add_argument(
-        "--figures", default="1,2,3,4,5,6,7,8", help="which figures, e.g. 1,2"
+        "--figures", default=",".join(FIGURES), help="which figures, e.g. 1,2"
     )
     parser.add_argument("--repeats", type=int, help="repeats of each figure")
     parser.add_argument(
@@ -166,7 +171,10 @@ def main(argv: list[str] | None = None) -> int:
     wanted = [f.strip() for f in args.figures.split(",") if f.strip()]
     unknown = sorted(set(wanted) - set(FIGURES))
     if unknown:
-        print(f"bench/run: no figure {', '.join(unknown)} (1-8)", file=sys.stderr)
+        print(
+            f"bench/run: no figure {', '.join(unknown)} ({', '.join(FIGURES)})",
+            file=sys.stderr,
+        )
         return 2
     if args.profile and "1" in wanted and not pyspy.PYSPY.exists():
         print(
