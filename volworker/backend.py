@@ -62,8 +62,9 @@ backend_service_opts = [
         help="Accepted operations a backend holds (journaled, waiting for "
         "their turn or running) before it stops taking casts off its queues; "
         "the rest wait on the broker, and a flood never fills the worker's "
-        "memory. It is also the broker's prefetch per queue. 0: twice "
-        "max_concurrent_operations.",
+        "memory. It is also the broker's prefetch per queue (oslo.messaging's "
+        "rabbit_qos_prefetch_count does not apply to the worker's queues). 0: "
+        "twice max_concurrent_operations.",
     ),
     cfg.IntOpt(
         "max_volume_size_gb",
