@@ -21,7 +21,7 @@ from bench.create import fake_worker
 from bench.rounds import Session, session
 from bench.summary import ratio, summary
 
-__all__ = ["run"]
+__all__ = ["MiB", "quiet_rss", "run"]
 
 MiB = 1024**2
 #: quiet: less than this share of a core over one tick
@@ -43,7 +43,7 @@ def _quiet(s: Session, timeout: float = 120) -> float:
     return time.monotonic() - began - TICK
 
 
-def _rss(s: Session) -> float:
+def quiet_rss(s: Session) -> float:
     """RSS in MiB once the process has gone quiet."""
     _quiet(s)
     assert s.server.proc is not None
@@ -70,15 +70,15 @@ def run(
     busy = f"busy after READY=1 with {volumes:,} volumes in store"
     for r in range(repeats):
         with session(BareServer(tmp, name=f"f8-r{r}-bare")) as s:
-            note(bare, _rss(s))
+            note(bare, quiet_rss(s))
         with session(fake_worker(tmp, f"f8-r{r}-worker")) as s:
-            note(idle, _rss(s))
+            note(idle, quiet_rss(s))
             _populate(s, volumes)
-            note(after, _rss(s))
+            note(after, quiet_rss(s))
             s.stop()
             note(ready, s.start())
             note(busy, _quiet(s))
-            note(full, _rss(s))
+            note(full, quiet_rss(s))
         log(
             f"fig 8 repeat {r}: "
             + ", ".join(f"{k} {v[-1]:.1f}" for k, v in rss.items())

@@ -50,6 +50,26 @@ def require_tool(name: str, package: str) -> str:
     pytest.skip(message)
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Declare the shared broker's control exchange transient, as the tests'
+    notification listeners declare it.
+
+    Workers default to durable queues and follow a transient exchange that
+    exists (volworker.rpc.queues); on a fresh broker the first worker would
+    otherwise make it durable, and every transient declaration after it
+    would fail. Tests of durability use private nodes (tests/faults/broker.py).
+    """
+    if not service_up(5672):
+        return
+    import kombu
+
+    from volworker.testing.listen import BROKER
+
+    exchange = kombu.Exchange("openstack", type="topic", durable=False)
+    with contextlib.suppress(Exception), kombu.Connection(BROKER) as conn:
+        exchange(conn.default_channel).declare()
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Empty the broker's default notification queues the tests filled.
 

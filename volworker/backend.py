@@ -27,11 +27,13 @@ from volworker.context import RequestContext
 from volworker.coordination import Coordination
 from volworker.driver import VolumeDriver, loader
 from volworker.image import ImageService
+from volworker.manager.backlog import default_limit
 from volworker.manager.core import Manager
 from volworker.manager.request import Request
 from volworker.manager.runtime import Runtime
 from volworker.manager.takeover import Watch
 from volworker.notify import Notifications
+from volworker.rpc import queues
 from volworker.rpc.dispatcher import Dispatcher
 from volworker.rpc.endpoint import Endpoint
 from volworker.rpc.rpcapi import VolumeAPI
@@ -59,6 +61,17 @@ backend_service_opts = [
         default=32,
         min=1,
         help="Operations on different volumes that may run at once, per backend.",
+    ),
+    cfg.IntOpt(
+        "intake_limit",
+        default=0,
+        min=0,
+        help="Accepted operations a backend holds (journaled, waiting for "
+        "their turn or running) before it stops taking casts off its queues; "
+        "the rest wait on the broker, and a flood never fills the worker's "
+        "memory. It is also the broker's prefetch per queue (oslo.messaging's "
+        "rabbit_qos_prefetch_count does not apply to the worker's queues). 0: "
+        "twice max_concurrent_operations.",
     ),
     cfg.IntOpt(
         "max_volume_size_gb",
@@ -183,10 +196,14 @@ class Backend:
         if not self.cluster:
             await self._blocking(shared.coordination.claim_service, self.host)
         servers = [self.host] + ([self.cluster] if self.cluster else [])
-        server = RequestServer(shared.transport, conf.volume_topic, servers)
+        intake = default_limit(conf.intake_limit, conf.max_concurrent_operations)
+        server = RequestServer(
+            shared.transport, conf.volume_topic, servers, prefetch=intake
+        )
         self.server = server
         # The queues exist before setup, so requests sent while the
         # backend is not ready wait in them; nothing is consumed yet.
+        await self._blocking(queues.settle, conf, shared.transport)
         await self._blocking(server.open)
         driver = loader.load_driver(
             conf, self.name, host=conf.host, state_path=conf.state_path
@@ -250,6 +267,7 @@ class Backend:
             member=self.host if self.cluster else None,
             watch=watch,
             forward=self._forwarder() if self.cluster else None,
+            intake_limit=intake,
         )
         manager.start()
         self.manager = manager
@@ -262,7 +280,7 @@ class Backend:
         dispatcher = Dispatcher(
             endpoint, manager.submit, manager.reject, shared.senders
         )
-        await self._blocking(server.start, dispatcher)
+        await self._blocking(server.start, dispatcher, manager.backlog)
         await publisher.start()
         manager.watch_cluster()
         LOG.info(

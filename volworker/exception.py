@@ -12,12 +12,17 @@ side as ``cls(*args, **kwargs)``, which every class here accepts.
 
 from __future__ import annotations
 
+import functools
+import os
+import site
+import sys
 from typing import Any
 
 __all__ = [
     "BackendUnavailable",
     "GroupNotFound",
     "GroupSnapshotNotFound",
+    "ImageExists",
     "ImageNotFound",
     "InvalidInput",
     "InvalidVolume",
@@ -31,6 +36,7 @@ __all__ = [
     "VolumeSizeExceedsAvailableQuota",
     "VolworkerError",
     "contract_error",
+    "for_caller",
 ]
 
 
@@ -124,6 +130,13 @@ class ImageNotFound(InvalidInput):
     msg_fmt = "Image %(image_id)s could not be found."
 
 
+class ImageExists(InvalidInput):
+    msg_fmt = (
+        "Image %(image_id)s already exists: an image is made from a volume "
+        "under a new id and never replaced."
+    )
+
+
 def contract_error(error: BaseException) -> VolworkerError:
     """``error`` as a class of this module, which every caller can rebuild.
 
@@ -142,3 +155,34 @@ def contract_error(error: BaseException) -> VolworkerError:
     converted = VolumeBackendAPIException(data=f"{type(error).__name__}: {error}")
     converted.__cause__ = error
     return converted
+
+
+@functools.cache
+def _install_roots() -> tuple[str, ...]:
+    """Where Python and volworker are installed, longest first."""
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    roots = {sys.prefix, sys.base_prefix, sys.exec_prefix, here}
+    roots.update(site.getsitepackages())
+    return tuple(sorted((r for r in roots if r and r != os.sep), key=len)[::-1])
+
+
+def _masked(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    for root in _install_roots():
+        value = value.replace(root, "<install>")
+    return value
+
+
+def for_caller(error: BaseException) -> VolworkerError:
+    """``error`` as a caller is told it: the contract's class with its
+    message and fields, and nothing of the worker's insides.
+
+    oslo.messaging sends the traceback of the exception it is given, with
+    every chained cause, to the caller; the copy made here has none, and a
+    message that quotes where Python or volworker is installed has that part
+    masked. The worker's own log keeps the whole story.
+    """
+    error = contract_error(error)
+    kwargs = {key: _masked(value) for key, value in error.kwargs.items()}
+    return type(error)(_masked(error.msg), **kwargs)

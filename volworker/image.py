@@ -4,6 +4,10 @@ Drivers copy images onto volumes and volumes into images through an
 :class:`ImageService`. The default, :class:`LocalImageService`, keeps images in
 a local directory: ``<images_dir>/<image id>`` holds the data and
 ``<image id>.json`` its metadata (``disk_format`` raw or qcow2, ``name``...).
+
+An image, once stored, is never replaced: an upload to an id that exists is
+refused. A driver reads a ``file://`` location in place only inside the
+service's :meth:`~ImageService.local_dirs`, never through a symbolic link.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import abc
 import json
 import os
 import shutil
+import stat
 import uuid
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +48,11 @@ def register_opts(conf: cfg.ConfigOpts) -> None:
 class ImageService(abc.ABC):
     """The images a driver can read and write."""
 
+    def local_dirs(self) -> tuple[str, ...]:
+        """The directories (resolved) holding the images' data: the only
+        places a ``file://`` location may point to. None by default."""
+        return ()
+
     @abc.abstractmethod
     def show(self, context: RequestContext, image_id: str) -> dict[str, Any]:
         """The image's metadata; raise ImageNotFound when there is none."""
@@ -64,6 +74,7 @@ class ImageService(abc.ABC):
         """Store ``data_path`` (in ``image_meta["disk_format"]``) as an image.
 
         The service may move the file. Returns the stored image's metadata.
+        An image whose id exists is never replaced: raise ImageExists.
         """
 
 
@@ -76,6 +87,22 @@ def _check_image_id(image_id: str) -> str:
         ) from exc
 
 
+def _open_data(path: str, image_id: str) -> int:
+    """The image's data file, opened for reading without following a link."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except FileNotFoundError as exc:
+        raise exception.ImageNotFound(image_id=image_id) from exc
+    except OSError as exc:
+        raise exception.InvalidInput(
+            reason=f"image {image_id} is not a regular file: {exc.strerror}"
+        ) from exc
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise exception.InvalidInput(reason=f"image {image_id} is not a regular file")
+    return fd
+
+
 class LocalImageService(ImageService):
     """Images as files in one local directory."""
 
@@ -85,6 +112,9 @@ class LocalImageService(ImageService):
     @classmethod
     def from_conf(cls, conf: cfg.ConfigOpts) -> LocalImageService:
         return cls(conf.image.images_dir)
+
+    def local_dirs(self) -> tuple[str, ...]:
+        return (os.path.realpath(self.images_dir),)
 
     def _data_path(self, image_id: str) -> str:
         return os.path.join(self.images_dir, _check_image_id(image_id))
@@ -100,9 +130,12 @@ class LocalImageService(ImageService):
             raise exception.VolumeBackendAPIException(
                 data=f"image {image_id} has unreadable metadata: {exc}"
             ) from exc
-        if not os.path.isfile(path):
-            raise exception.ImageNotFound(image_id=image_id)
-        meta.update(id=image_id, size=os.path.getsize(path))
+        fd = _open_data(path, image_id)
+        try:
+            size = os.fstat(fd).st_size
+        finally:
+            os.close(fd)
+        meta.update(id=image_id, size=size)
         return dict(meta)
 
     def get_location(
@@ -114,7 +147,9 @@ class LocalImageService(ImageService):
 
     def download(self, context: RequestContext, image_id: str, dest_path: str) -> None:
         self.show(context, image_id)
-        shutil.copyfile(self._data_path(image_id), dest_path)
+        fd = _open_data(self._data_path(image_id), image_id)
+        with os.fdopen(fd, "rb") as src, open(dest_path, "wb") as dest:
+            shutil.copyfileobj(src, dest, 1024 * 1024)
 
     def upload(
         self, context: RequestContext, image_meta: dict[str, Any], data_path: str
@@ -125,7 +160,7 @@ class LocalImageService(ImageService):
             raise exception.InvalidInput(
                 reason=f"disk_format {disk_format!r} is not one of {DISK_FORMATS}"
             )
-        os.makedirs(self.images_dir, exist_ok=True)
+        os.makedirs(self.images_dir, mode=0o700, exist_ok=True)
         dest = self._data_path(image_id)
         meta = {
             "name": image_meta.get("name") or image_id,
@@ -133,9 +168,25 @@ class LocalImageService(ImageService):
             "container_format": image_meta.get("container_format", "bare"),
             "status": "active",
         }
-        tmp = f"{dest}.json.part"
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(meta, f)
-        shutil.move(data_path, dest)
-        os.replace(tmp, dest + ".json")
+        # Creating the data file exclusively reserves the id: two uploads of
+        # one id cannot both win, and what is moved in next replaces only
+        # this upload's own empty file.
+        try:
+            os.close(os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        except FileExistsError:
+            raise exception.ImageExists(image_id=image_id) from None
+        try:
+            shutil.move(data_path, dest)
+            tmp = f"{dest}.json.part"
+            with open(tmp, "w", encoding="utf-8") as f:
+                json.dump(meta, f)
+            try:
+                os.link(tmp, dest + ".json")
+            except FileExistsError:
+                raise exception.ImageExists(image_id=image_id) from None
+            finally:
+                os.unlink(tmp)
+        except BaseException:
+            os.unlink(dest)
+            raise
         return self.show(context, image_id)

@@ -11,19 +11,22 @@ from oslo_config import cfg
 
 from volworker import backend, capabilities, coordination, image, service
 from volworker.driver import config as driver_config
+from volworker.rpc import queues
 from volworker.state import options as state_options
 
 __all__ = ["list_opts", "register_all"]
 
 
 def register_all(conf: cfg.ConfigOpts) -> None:
-    """Register every worker option (not the drivers': see driver.loader)."""
+    """Register every worker option (not the drivers': see driver.loader),
+    with volworker's defaults for oslo.messaging's."""
     service.register_opts(conf)
     backend.register_opts(conf)
     capabilities.register_opts(conf)
     image.register_opts(conf)
     coordination.register_opts(conf)
     state_options.register_opts(conf)
+    queues.apply_defaults(conf)
 
 
 def list_opts() -> list[tuple[str | None, list[cfg.Opt]]]:

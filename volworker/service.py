@@ -23,6 +23,7 @@ from volworker.backend import Backend, Shared
 from volworker.coordination import Coordination
 from volworker.image import LocalImageService
 from volworker.senders import Senders
+from volworker.state.private import private_dir
 from volworker.state.store import Store
 
 __all__ = ["Service", "register_opts", "service_opts"]
@@ -146,6 +147,7 @@ class Service:
             LOG.info,
             "Received SIGHUP: nothing to reload; restart to apply changes",
         )
+        private_dir(self.conf.state_path)
         shared = self._shared()
         await loop.run_in_executor(shared.executor, shared.store.start)
         await loop.run_in_executor(shared.executor, shared.coordination.start)

@@ -15,6 +15,7 @@ the objects are restored at the next start (see ``effects.py``).
 
 from __future__ import annotations
 
+import builtins
 import collections
 import copy
 import math
@@ -52,6 +53,15 @@ def _listing(name: str, obj: FakeObject, managed: dict[str, str]) -> dict[str, A
         "cinder_id": managed.get(name),
         "extra_info": f"pool {obj.pool}",
     }
+
+
+def _configured_error(name: str) -> type[Exception]:
+    """The class ``fake_failures`` names: volworker's, or a Python built-in
+    one for a driver that fails in a way the contract does not foresee."""
+    found = getattr(exception, name, None) or getattr(builtins, name, None)
+    if isinstance(found, type) and issubclass(found, Exception):
+        return found
+    return exception.VolumeBackendAPIException
 
 
 @volumedriver
@@ -116,10 +126,9 @@ class FakeDriver(FakeGroups):
             raise pending.pop(0)
         error_name = self.configuration.fake_failures.get(method)
         if error_name:
-            error_cls = getattr(
-                exception, error_name, exception.VolumeBackendAPIException
+            raise _configured_error(error_name)(
+                f"fake driver: {method} fails as configured ({error_name})"
             )
-            raise error_cls(f"fake driver: {method} fails as configured ({error_name})")
 
     def _pool(self, volume: Volume) -> str:
         pools = list(self.configuration.fake_pools)

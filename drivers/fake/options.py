@@ -31,7 +31,9 @@ fake_opts = [
     cfg.DictOpt(
         "fake_failures",
         default={},
-        help="Methods that always fail, with the error they raise: "
+        help="Methods that always fail, with the error they raise (a class of "
+        "volworker.exception or a Python built-in one, such as RuntimeError "
+        "for a failure the contract does not foresee): "
         "create_snapshot:VolumeBackendAPIException",
     ),
     cfg.DictOpt(

@@ -2,9 +2,13 @@
 
 Only raw and qcow2 are accepted, and the format is always given to qemu-img
 (never probed). A qcow2 image that points at a backing or data file is
-refused: it could make qemu-img read a file of the host. An image is written
-into a temp file of the volume's size, which then replaces the volume, so a
-failed or interrupted copy leaves the volume as it was.
+refused: it could make qemu-img read a file of the host (OSSA-2024-001). An
+image offered as a ``file://`` location is read in place only inside the
+image service's own directories, never through a symbolic link; a location
+anywhere else is refused. qemu-img runs under resource limits
+(:class:`~.tools.Limits`). An image is written into a temp file of the
+volume's size, which then replaces the volume, so a failed or interrupted
+copy leaves the volume as it was.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from . import names
 from .fsdir import Dir
 from .store import open_volume
 from .tempfiles import TempFile
-from .tools import QEMU_IMG, fd_path, qemu_img_info, run
+from .tools import QEMU_IMG, Limits, fd_path, qemu_img_info, run
 
 __all__ = ["copy_image_to_volume", "copy_volume_to_image"]
 
@@ -42,38 +46,71 @@ def _disk_format(value: Any, what: str) -> str:
     return str(value)
 
 
+def _outside(image_id: str, url: str) -> exception.InvalidInput:
+    return exception.InvalidInput(
+        reason=f"image {image_id} has a file:// location outside the image "
+        f"store's directories ({url}); it is not read"
+    )
+
+
 def _local_file(
     context: RequestContext, image_service: ImageService, image_id: str
-) -> str | None:
-    """The image's data as a local path, when the service offers file://."""
+) -> tuple[str, str] | None:
+    """``(directory, file name)`` of the image's data when the service offers
+    it as a local file inside its own directories; None when it offers no
+    file:// location (the data is downloaded)."""
     direct_url, locations = image_service.get_location(context, image_id)
     urls = [direct_url] + [loc.get("url") for loc in locations or []]
+    allowed = image_service.local_dirs()
+    outside = None
     for url in urls:
         parsed = urllib.parse.urlparse(url or "")
-        if parsed.scheme == "file" and parsed.netloc in ("", "localhost"):
-            path = urllib.parse.unquote(parsed.path)
-            if os.path.isabs(path):
-                return path
+        if parsed.scheme != "file":
+            continue
+        path = urllib.parse.unquote(parsed.path)
+        name = os.path.basename(path)
+        local = parsed.netloc in ("", "localhost") and os.path.isabs(path)
+        directory = os.path.realpath(os.path.dirname(path)) if local else None
+        if directory in allowed and name not in ("", ".", ".."):
+            return str(directory), name
+        outside = outside or str(url)
+    if outside:
+        raise _outside(image_id, outside)
     return None
+
+
+def _open_in(directory: str, name: str, image_id: str) -> int:
+    """``name`` in ``directory``, opened for reading; a link is refused."""
+    dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        return os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
+    except OSError as exc:
+        raise exception.InvalidInput(
+            reason=f"image {image_id} cannot be read in place "
+            f"(a symbolic link or no file): {exc.strerror}"
+        ) from exc
+    finally:
+        os.close(dir_fd)
 
 
 @contextmanager
 def _image_fd(
     context: RequestContext, root: Dir, image_service: ImageService, image_id: str
 ) -> Iterator[int]:
-    """The image's data, open for reading: in place when it is a local file,
-    else downloaded into a temp file of the pool."""
-    path = _local_file(context, image_service, image_id)
+    """The image's data, open for reading: in place when it is a local file
+    of the image store, else downloaded into a temp file of the pool."""
+    local = _local_file(context, image_service, image_id)
     with ExitStack() as stack:
-        if path is None:
+        if local is None:
             tmp = stack.enter_context(TempFile(root, "image"))
             image_service.download(context, image_id, tmp.path)
-            path = tmp.path
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            fd = os.open(tmp.path, os.O_RDONLY | os.O_CLOEXEC)
+        else:
+            fd = _open_in(*local, image_id)
         stack.callback(os.close, fd)
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise exception.InvalidInput(
-                reason=f"image {image_id} at {path} is not a regular file"
+                reason=f"image {image_id} is not a regular file"
             )
         yield fd
 
@@ -105,6 +142,7 @@ def copy_image_to_volume(
     image_id: str,
     *,
     timeout: float,
+    limits: Limits,
     disable_sparse: bool = False,
 ) -> None:
     """Write the image's data onto the volume, which keeps its size."""
@@ -117,7 +155,9 @@ def copy_image_to_volume(
         volume_bytes = os.fstat(volume_fd).st_size
     with _image_fd(context, root, image_service, image_id) as src:
         _check_image(
-            qemu_img_info(fd_path(src), disk_format, [src]), image_id, volume_bytes
+            qemu_img_info(fd_path(src), disk_format, limits, [src]),
+            image_id,
+            volume_bytes,
         )
         with TempFile(root, name) as tmp:
             os.ftruncate(tmp.fd, volume_bytes)
@@ -126,7 +166,12 @@ def copy_image_to_volume(
             sparse = ["-S", "0"] if disable_sparse else ["--target-is-zero"]
             cmd = [QEMU_IMG, "convert", "-f", disk_format, "-O", "raw", "-n"]
             cmd += [*sparse, fd_path(src), fd_path(tmp.fd)]
-            run(cmd, timeout=timeout, pass_fds=[src, tmp.fd])
+            run(
+                cmd,
+                timeout=timeout,
+                pass_fds=[src, tmp.fd],
+                limits=limits.memory_only(),
+            )
             root.regular(name)
             tmp.replace(root, name)
     LOG.info(
@@ -146,6 +191,7 @@ def copy_volume_to_image(
     image_meta: dict[str, Any],
     *,
     timeout: float,
+    limits: Limits,
 ) -> dict[str, Any]:
     """Store the volume's data as the image ``image_meta`` describes."""
     started = time.monotonic()
@@ -156,7 +202,12 @@ def copy_volume_to_image(
         # -U reads the volume even while its export holds qemu's lock.
         cmd = [QEMU_IMG, "convert", "-U", "-f", "raw", "-O", disk_format]
         cmd += [fd_path(volume_fd), fd_path(tmp.fd)]
-        run(cmd, timeout=timeout, pass_fds=[volume_fd, tmp.fd])
+        run(
+            cmd,
+            timeout=timeout,
+            pass_fds=[volume_fd, tmp.fd],
+            limits=limits.memory_only(),
+        )
         stored = image_service.upload(context, image_meta, tmp.path)
     LOG.info(
         "Copied volume %s into %s image %s in %.3fs",

@@ -18,7 +18,7 @@ from volworker import exception
 from . import names
 from .copy import clone_into, try_reflink
 from .fsdir import Dir
-from .tempfiles import TempFile
+from .tempfiles import TempFile, clear_earlier
 
 __all__ = [
     "GiB",
@@ -111,6 +111,7 @@ def create_volume(root: Dir, volume_id: str, size: int) -> None:
     the bytes of a volume deleted before it."""
     name = names.volume_file(volume_id)
     if _exists(root, name, size):
+        clear_earlier(root, name)
         return
     with TempFile(root, name) as tmp:
         os.ftruncate(tmp.fd, size)
@@ -128,6 +129,7 @@ def new_volume_from(root: Dir, volume_id: str, src_fd: int, size: int) -> str | 
         )
     name = names.volume_file(volume_id)
     if _exists(root, name, size):
+        clear_earlier(root, name)
         return None
     with TempFile(root, name) as tmp:
         method = clone_into(src_fd, tmp.fd, size)
@@ -204,6 +206,7 @@ def create_snapshot(root: Dir, volume_id: str, snapshot_id: str) -> str | None:
     ):
         assert snaps is not None
         if _exists(snaps, name, None):
+            clear_earlier(root, name)
             return None
         with TempFile(root, name) as tmp:
             method = clone_into(src, tmp.fd)

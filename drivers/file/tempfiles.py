@@ -2,9 +2,10 @@
 
 A crash therefore never leaves a half-made volume or snapshot under a real
 name: what it leaves is a temp file, which :func:`clear_stale` removes at the
-next start. A temp file is locked (``flock``) for as long as it is in use, so
-a second worker process starting on the same pool never removes a file that
-another one is still writing.
+next start, or the next attempt at the same object removes (another member
+of a cluster redoing a dead member's work). A temp file is locked
+(``flock``) for as long as it is in use, so a worker never removes a file
+that another one is still writing.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from types import TracebackType
 from .fsdir import Dir
 from .names import TMP_DIR
 
-__all__ = ["TempFile", "clear_stale"]
+__all__ = ["TempFile", "clear_earlier", "clear_stale"]
 
 LOG = logging.getLogger(__name__)
 
@@ -41,6 +42,11 @@ class TempFile:
     def __enter__(self) -> TempFile:
         tmp = self._root.subdir(TMP_DIR, create=True)
         assert tmp is not None
+        try:
+            _clear_earlier_in(tmp, self._purpose)
+        except BaseException:
+            tmp.close()
+            raise
         self.name = f"{self._purpose}.{secrets.token_hex(8)}"
         try:
             self.fd = tmp.open_file(self.name, os.O_RDWR | os.O_CREAT | os.O_EXCL)
@@ -105,6 +111,21 @@ def _stale(tmp: Dir, name: str) -> bool:
     finally:
         os.close(fd)
     return True
+
+
+def clear_earlier(root: Dir, purpose: str) -> None:
+    """Remove what earlier, dead attempts at ``purpose`` left in the pool
+    (a redo finding the object already whole makes no temp file of its own)."""
+    tmp = root.subdir(TMP_DIR)
+    if tmp is not None:
+        with tmp:
+            _clear_earlier_in(tmp, purpose)
+
+
+def _clear_earlier_in(tmp: Dir, purpose: str) -> None:
+    for name in tmp.names():
+        if name.startswith(purpose + ".") and _stale(tmp, name) and tmp.unlink(name):
+            LOG.info("Removed %s, left by an attempt that died", name)
 
 
 def clear_stale(root: Dir) -> int:

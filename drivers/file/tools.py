@@ -1,5 +1,11 @@
 """Running the qemu tools: list arguments, no shell, a timeout, and failures
-turned into VolumeBackendAPIException naming the command and its stderr."""
+turned into VolumeBackendAPIException naming the command and its stderr.
+
+qemu-img parses images a tenant supplied; like Cinder, the driver runs it
+under ``prlimit`` with a ceiling on its address space (and, for ``info``,
+on its CPU time), so a crafted header cannot make it eat the host's memory
+or spin for ever.
+"""
 
 from __future__ import annotations
 
@@ -9,18 +15,49 @@ import shutil
 import subprocess
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from volworker import exception
 
-__all__ = ["QEMU_IMG", "QEMU_NBD", "fd_path", "missing_tools", "qemu_img_info", "run"]
+__all__ = [
+    "QEMU_IMG",
+    "QEMU_NBD",
+    "Limits",
+    "fd_path",
+    "missing_tools",
+    "qemu_img_info",
+    "run",
+]
 
 LOG = logging.getLogger(__name__)
 
 QEMU_IMG = "qemu-img"
 QEMU_NBD = "qemu-nbd"
-_PACKAGE = {QEMU_IMG: "qemu-utils", QEMU_NBD: "qemu-utils"}
+PRLIMIT = "prlimit"
+_PACKAGE = {QEMU_IMG: "qemu-utils", QEMU_NBD: "qemu-utils", PRLIMIT: "util-linux"}
 INFO_TIMEOUT = 60
+MiB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Resource ceilings for a tool run on a tenant's data."""
+
+    memory_mb: int  # address space
+    cpu_seconds: int | None = None
+
+    def memory_only(self) -> Limits:
+        """These limits without the CPU ceiling: for work (a conversion) whose
+        CPU time grows with the data, and which has a timeout instead."""
+        return Limits(self.memory_mb)
+
+    def prefix(self) -> list[str]:
+        """``prlimit`` and its arguments, to put before the command."""
+        args = [PRLIMIT, f"--as={self.memory_mb * MiB}"]
+        if self.cpu_seconds is not None:
+            args.append(f"--cpu={self.cpu_seconds}")
+        return [*args, "--"]
 
 
 def fd_path(fd: int) -> str:
@@ -46,7 +83,7 @@ def missing_tools() -> list[str]:
     """One line for each tool the driver needs that is not on PATH."""
     return [
         f"{tool} is not installed or not on PATH (install {_PACKAGE[tool]})"
-        for tool in (QEMU_IMG, QEMU_NBD)
+        for tool in (QEMU_IMG, QEMU_NBD, PRLIMIT)
         if shutil.which(tool) is None
     ]
 
@@ -57,9 +94,12 @@ def run(
     timeout: float,
     pass_fds: Sequence[int] = (),
     check: bool = True,
+    limits: Limits | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``cmd``; VolumeBackendAPIException when it overruns, or when it
-    fails and ``check`` is set."""
+    """Run ``cmd`` (under ``limits``); VolumeBackendAPIException when it
+    overruns, or when it fails and ``check`` is set."""
+    if limits is not None:
+        cmd = [*limits.prefix(), *cmd]
     shown = _shown(cmd)
     started = time.monotonic()
     try:
@@ -95,12 +135,15 @@ def run(
     return done
 
 
-def qemu_img_info(path: str, disk_format: str, pass_fds: Sequence[int] = ()) -> Any:
+def qemu_img_info(
+    path: str, disk_format: str, limits: Limits, pass_fds: Sequence[int] = ()
+) -> Any:
     """``qemu-img info`` of ``path`` read as ``disk_format`` (never probed)."""
     done = run(
         [QEMU_IMG, "info", "--output=json", "-f", disk_format, path],
         timeout=INFO_TIMEOUT,
         pass_fds=pass_fds,
+        limits=limits,
     )
     try:
         return json.loads(done.stdout)

@@ -92,15 +92,20 @@ class PrivateBroker:
             check=False,
         )
 
+    def config(self) -> str:
+        """The node's rabbitmq.conf: one plain AMQP listener on ``port``."""
+        return f"listeners.tcp.local = 127.0.0.1:{self.port}\nloopback_users = none\n"
+
     def start(self) -> PrivateBroker:
+        """Start the node (again, after shutdown(): its queues come back
+        from its database)."""
         self.home.mkdir(parents=True, exist_ok=True)
         cookie = self.home / ".erlang.cookie"
+        cookie.unlink(missing_ok=True)
         cookie.write_text(secrets.token_hex(20).upper())
         cookie.chmod(0o400)
         (self.base / "enabled_plugins").write_text("[].\n")
-        (self.base / "rabbitmq.conf").write_text(
-            f"listeners.tcp.local = 127.0.0.1:{self.port}\nloopback_users = none\n"
-        )
+        (self.base / "rabbitmq.conf").write_text(self.config())
         (self.base / "rabbitmq-env.conf").write_text("")
         server = _tool("rabbitmq-server")
         assert server is not None

@@ -14,8 +14,8 @@ import pytest
 
 from tests.contract import nbdclient
 from tests.security import attacker
-from tests.security.conftest import Rig, wait_until
 from tests.security.probe import ERR_TLS_REQD, probe
+from tests.security.rig import Rig, wait_until
 from volworker import exception, nbd_access
 
 MiB = 1024**2

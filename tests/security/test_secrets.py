@@ -14,7 +14,7 @@ import stat
 from typing import Any
 
 from tests.contract import nbdclient
-from tests.security.conftest import Rig, wait_until
+from tests.security.rig import Rig, wait_until
 
 MiB = 1024**2
 

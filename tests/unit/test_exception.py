@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
+import oslo_messaging
 import pytest
 from oslo_messaging._drivers import common as rpc_common
 
@@ -72,3 +74,35 @@ def test_foreign_errors_become_backend_errors() -> None:
     error = exception.contract_error(OSError(28, "No space left on device"))
     assert isinstance(error, exception.VolumeBackendAPIException)
     assert "No space left" in str(error)
+
+
+def _told(error: BaseException) -> tuple[str, list[str]]:
+    """What a plain oslo.messaging caller (no allowed modules) receives."""
+    public = exception.for_caller(error)
+    data = rpc_common.serialize_remote_exception((type(public), public, None))
+    remote = rpc_common.deserialize_remote_exception(data, [])
+    assert isinstance(remote, oslo_messaging.RemoteError)
+    return str(remote.exc_type), [str(remote.value), *remote.traceback]
+
+
+def test_a_caller_is_told_no_traceback_nor_install_path() -> None:
+    try:
+        try:
+            {}["missing"]
+        except KeyError as exc:
+            where = os.path.dirname(exception.__file__)
+            raise RuntimeError(f"boom in {where}/exception.py") from exc
+    except RuntimeError as exc:
+        name, texts = _told(exc)
+    assert name == "VolumeBackendAPIException"
+    text = "\n".join(texts)
+    assert "RuntimeError: boom in <install>/volworker/exception.py" in text
+    assert "Traceback" not in text and 'File "' not in text
+    assert os.path.dirname(exception.__file__) not in text
+    assert sys.prefix not in text
+
+
+def test_a_caller_is_told_the_contract_name_and_fields() -> None:
+    name, texts = _told(exception.VolumeNotFound(volume_id="v1"))
+    assert name == "VolumeNotFound"
+    assert texts[0] == "Volume v1 could not be found."

@@ -86,6 +86,10 @@ def test_instances_carry_the_private_attributes(
             assert hasattr(listener, name), f"an AMQPListener has no {name}"
         for name in _instance_attributes("Connection"):
             assert hasattr(listener.conn, name), f"a connection has no {name}"
+        for name in _instance_attributes("ConnectionContext"):
+            assert hasattr(listener.conn, name), f"a connection context has no {name}"
+        for name in _instance_attributes("RabbitConnection"):
+            assert hasattr(listener.conn.connection, name), f"rabbit has no {name}"
         client = oslo_messaging.get_rpc_client(
             transport, oslo_messaging.Target(topic=topic, server="h@b")
         )

@@ -78,6 +78,47 @@ def test_connector_may_be_null_where_allowed() -> None:
     assert validate.connector(None, optional=True) is None
 
 
+def _nested(levels: int) -> Any:
+    value: Any = "leaf"
+    for _ in range(levels):
+        value = [value]
+    return value
+
+
+def test_an_os_brick_connector_passes() -> None:
+    found = {
+        "host": "compute-1",
+        "ip": "10.0.0.7",
+        "initiator": "iqn.1993-08.org.debian:01:abc",
+        "wwpns": ["50014380186af83c", "50014380186af83e"],
+        "multipath": False,
+        "platform": "x86_64",
+        "os_type": "linux2",
+        "extra": {"nested": [1, 2]},
+    }
+    assert validate.connector(found) == found
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"wwpns": _nested(validate.MAX_CONNECTOR_DEPTH)}, "nested deeper"),
+        ({"wwpns": list(range(validate.MAX_CONNECTOR_ITEMS + 1))}, "more than"),
+        ({f"k{i}": 1 for i in range(validate.MAX_CONNECTOR_ITEMS)}, "more than"),
+        ({"blob": "x" * validate.MAX_CONNECTOR_BYTES}, "larger than"),
+        ({"wwpns": [{1, 2}]}, "must be JSON"),
+    ],
+)
+def test_connectors_have_a_bounded_size_and_depth(extra: Any, message: str) -> None:
+    with pytest.raises(exception.InvalidInput, match=message):
+        validate.connector({"host": "compute-1", **extra})
+
+
+def test_a_connector_at_the_depth_limit_passes() -> None:
+    deep = {"host": "h", "paths": _nested(validate.MAX_CONNECTOR_DEPTH - 1)}
+    assert validate.connector(deep) == deep
+
+
 @pytest.mark.parametrize(
     ("value", "named"),
     [({}, "source-name"), ([], "ref"), ({"source-name": 5}, "source-name")],

@@ -29,6 +29,7 @@ from volworker.context import RequestContext
 from volworker.coordination import Coordination
 from volworker.manager import moved, queries, recovery, refusals, transitions
 from volworker.manager.actions import ACTIONS, volumes_touched
+from volworker.manager.backlog import Backlog, default_limit
 from volworker.manager.operation import Command, Operation
 from volworker.manager.queries import Query
 from volworker.manager.request import Request
@@ -76,6 +77,7 @@ class Manager:
         member: str | None = None,
         watch: Watch | None = None,
         forward: Callable[[str, Request], Any] | None = None,
+        intake_limit: int | None = None,
     ) -> None:
         self.runtime = runtime
         self.locks = locks
@@ -85,6 +87,8 @@ class Manager:
         #: in a cluster: hand a call to the member (owner) that must do it
         self.forward = forward
         self.ordering = Ordering(max_concurrent)
+        #: accepted commands not yet finished, for the RPC intake to respect
+        self.backlog = Backlog(default_limit(intake_limit, max_concurrent))
         self.journal_retention = journal_retention
         self._loop = asyncio.get_running_loop()
         self._intake: asyncio.Queue[Any] = asyncio.Queue()
@@ -117,6 +121,7 @@ class Manager:
                 done.add_done_callback(functools.partial(queries.answer_from, request))
                 return
         elif action is not None:
+            self.backlog.taken()
             journaled = runtime.store.defer(
                 functools.partial(
                     transitions.accept,
@@ -188,10 +193,15 @@ class Manager:
         if isinstance(action, Command) and journaled is not None:
             ticket = None
             if self.member is None:
-                keys = await volumes_touched(self.runtime, request)
+                try:
+                    keys = await volumes_touched(self.runtime, request)
+                except BaseException:
+                    self.backlog.finished()
+                    raise
                 ticket = self.ordering.enqueue(keys)
             run = self._execute(request, action, ticket, journaled)
-            self._spawn(run, self._waiting)
+            task = self._spawn(run, self._waiting)
+            task.add_done_callback(lambda _: self.backlog.finished())
         elif isinstance(action, Query):
             await self._query(action, request)
         else:
@@ -209,10 +219,11 @@ class Manager:
 
     def _spawn(
         self, coro: Coroutine[Any, Any, None], group: set[asyncio.Task[None]]
-    ) -> None:
+    ) -> asyncio.Task[None]:
         task: asyncio.Task[None] = self._loop.create_task(coro)
         group.add(task)
         task.add_done_callback(group.discard)
+        return task
 
     # -- execution --------------------------------------------------------
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import functools
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -38,6 +39,8 @@ __all__ = [
     "manageable_volumes",
     "publish_capabilities",
 ]
+
+LOG = logging.getLogger(__name__)
 
 #: Store work answering a query about records, from the service and args.
 RecordWork = Callable[[str, dict[str, Any]], Callable[[Session], Any]]
@@ -192,6 +195,10 @@ async def answer(query: Query, runtime: Runtime, request: Request) -> None:
     except exception.VolworkerError as exc:
         request.respond(None, exc)
     except Exception as exc:
+        # The caller gets the message only; the traceback stays here.
+        LOG.exception(
+            "[%s] %s failed unexpectedly", request.context.request_id, request.action
+        )
         request.respond(None, exception.VolumeBackendAPIException(data=str(exc)))
     else:
         request.respond(result, None)

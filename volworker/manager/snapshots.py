@@ -5,6 +5,7 @@ from __future__ import annotations
 from volworker import exception
 from volworker.driver import Feature
 from volworker.manager.operation import Operation, release_adopted
+from volworker.manager.references import refuse_managed
 from volworker.objects import Snapshot
 
 __all__ = [
@@ -64,8 +65,9 @@ async def manage_existing_snapshot(op: Operation) -> None:
     if not op.driver.supports(Feature.MANAGE_SNAPSHOTS):
         raise exception.NotSupported(operation="manage_existing_snapshot")
     await _check_volume(op, op.args["snapshot"]["volume_id"])
-    snapshot: Snapshot = await op.begin("creating")
     ref = op.args["ref"]
+    await refuse_managed(op, ref)
+    snapshot: Snapshot = await op.begin("creating")
     size = int(
         await op.call(op.driver.manage_existing_snapshot_get_size, snapshot, ref)
     )

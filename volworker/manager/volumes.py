@@ -9,6 +9,7 @@ from typing import Any
 from volworker import exception
 from volworker.driver import Feature
 from volworker.manager.operation import Operation, release_adopted
+from volworker.manager.references import refuse_managed
 from volworker.objects import Volume
 from volworker.state import records
 
@@ -183,8 +184,9 @@ async def revert_to_snapshot(op: Operation) -> None:
 async def manage_existing(op: Operation) -> None:
     if not op.driver.supports(Feature.MANAGE_VOLUMES):
         raise exception.NotSupported(operation="manage_existing")
-    volume: Volume = await op.begin("creating")
     ref = op.args["ref"]
+    await refuse_managed(op, ref)
+    volume: Volume = await op.begin("creating")
     size = int(await op.call(op.driver.manage_existing_get_size, volume, ref))
     volume = volume.replace(size=size)
     update = await op.call(op.driver.manage_existing, volume, ref)
@@ -197,8 +199,16 @@ async def copy_volume_to_image(op: Operation) -> None:
         record["status"] in ("available", "in-use"),
         exception.InvalidVolume(reason=f"volume {volume.id} is {record['status']}"),
     )
-    volume = await op.begin(None)
     images = op.runtime.images
+    image_id = op.args["image_meta"]["id"]
+    try:
+        await op.runtime.blocking(images.show, op.context, image_id)
+    except exception.ImageNotFound:
+        pass
+    else:
+        # Refused before the copy; the image service refuses a race too.
+        raise exception.ImageExists(image_id=image_id)
+    volume = await op.begin(None)
     await op.call(
         op.driver.copy_volume_to_image,
         op.context,

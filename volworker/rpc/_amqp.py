@@ -22,17 +22,23 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
+import amqp.exceptions
 import oslo_messaging
-from oslo_messaging._drivers import amqpdriver
+from oslo_config import cfg
+from oslo_messaging._drivers import amqp as rpc_amqp
+from oslo_messaging._drivers import amqpdriver, impl_rabbit
 from oslo_messaging._drivers import common as rpc_common
 
 __all__ = [
     "PRIVATE_API",
+    "RABBIT_GROUP",
     "Delivery",
     "FanoutListener",
     "Listener",
+    "declare_exchange_durable",
     "open_fanout_listener",
     "open_listener",
+    "rabbit_opts",
 ]
 
 LOG = logging.getLogger(__name__)
@@ -41,6 +47,8 @@ LOG = logging.getLogger(__name__)
 #: for classes and modules, and the attributes their instances carry.
 PRIVATE_API: dict[str, tuple[str, ...]] = {
     "oslo_messaging._drivers.common": ("PURPOSE_LISTEN",),
+    "oslo_messaging._drivers.impl_rabbit": ("rabbit_opts",),
+    "oslo_messaging._drivers.amqp": ("amqp_opts",),
     "oslo_messaging._drivers.amqpdriver": (
         "AMQPDriverBase",
         "AMQPIncomingMessage",
@@ -55,6 +63,15 @@ PRIVATE_API: dict[str, tuple[str, ...]] = {
     "Transport instance": ("_driver",),
     "AMQPListener instance": ("_shutoff", "incoming", "_message_operations_handler"),
     "Connection instance": ("declare_topic_consumer", "declare_fanout_consumer"),
+    # the pool's wrapper of a listener connection, and the rabbit one in it
+    "ConnectionContext instance": ("connection",),
+    "RabbitConnection instance": (
+        "rabbit_qos_prefetch_count",
+        "channel",
+        "_set_qos",
+        "connection",
+        "amqp_auto_delete",
+    ),
     "AMQPIncomingMessage instance": (
         "message",
         "ctxt",
@@ -147,6 +164,41 @@ def _amqp_driver(transport: oslo_messaging.Transport) -> Any:
     return driver
 
 
+#: The configuration group of oslo.messaging's RabbitMQ driver.
+RABBIT_GROUP = "oslo_messaging_rabbit"
+
+
+def rabbit_opts() -> list[cfg.Opt]:
+    """The option objects of the ``[oslo_messaging_rabbit]`` group, as the
+    driver registers them (what the sample config lists)."""
+    return [*impl_rabbit.rabbit_opts, *rpc_amqp.amqp_opts]
+
+
+def declare_exchange_durable(transport: oslo_messaging.Transport) -> bool:
+    """Declare the transport's control exchange durable, on a connection of
+    its own; False when it exists already, transient.
+
+    oslo.messaging, asked for durable queues on a transient exchange, falls
+    back to transient queues with only a warning, and its notifier then
+    fails: the worker asks first, plainly.
+    """
+    driver = _amqp_driver(transport)
+    exchange = driver._get_exchange(oslo_messaging.Target(topic="probe"))
+    with driver._get_connection(rpc_common.PURPOSE_LISTEN) as conn:
+        rabbit = conn.connection
+        channel = rabbit.connection.channel()
+        try:
+            channel.exchange_declare(
+                exchange, "topic", durable=True, auto_delete=rabbit.amqp_auto_delete
+            )
+        except amqp.exceptions.PreconditionFailed as exc:
+            if "'durable'" not in str(exc):
+                raise
+            return False
+        channel.close()
+    return True
+
+
 def open_fanout_listener(
     transport: oslo_messaging.Transport, topic: str
 ) -> FanoutListener:
@@ -162,16 +214,36 @@ def open_fanout_listener(
     return listener
 
 
+def _set_prefetch(conn: Any, count: int) -> None:
+    """At most ``count`` unacknowledged messages per queue on ``conn``.
+
+    oslo.messaging's ``rabbit_qos_prefetch_count`` is one value for every
+    listener of a transport; this is one listener's own, kept on its
+    connection, which applies it again to each channel after a reconnect.
+    """
+    rabbit = conn.connection
+    rabbit.rabbit_qos_prefetch_count = count
+    rabbit._set_qos(rabbit.channel)
+
+
 def open_listener(
-    transport: oslo_messaging.Transport, topic: str, servers: Sequence[str]
+    transport: oslo_messaging.Transport,
+    topic: str,
+    servers: Sequence[str],
+    prefetch: int = 0,
 ) -> Listener:
-    """Consume ``topic``, ``topic.<server>`` for each server, and the fanout.
+    """Consume ``topic``, ``topic.<server>`` for each server, and the fanout;
+    with ``prefetch``, at most that many unacknowledged messages per queue.
 
     The queues are those oslo.messaging's own RPC server declares for
     ``Target(topic, server)``, so any oslo.messaging client reaches them.
     """
     driver = _amqp_driver(transport)
     conn = driver._get_connection(rpc_common.PURPOSE_LISTEN)
+    if prefetch > 0:
+        # Before any consumer exists: RabbitMQ applies a prefetch to the
+        # consumers a channel starts after it.
+        _set_prefetch(conn, prefetch)
     listener = Listener(driver, conn)
     exchange = driver._get_exchange(oslo_messaging.Target(topic=topic))
     conn.declare_topic_consumer(exchange_name=exchange, topic=topic, callback=listener)

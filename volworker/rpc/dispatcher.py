@@ -138,9 +138,10 @@ class Dispatcher:
     ) -> None:
         """Send a call's answer from the senders's threads."""
         if error is not None:
-            # Only the contract's classes reach every caller by name.
-            error = exception.contract_error(error)
-            failure = (type(error), error, error.__traceback__)
+            # Only the contract's classes reach every caller by name, and
+            # without a traceback: it would show the worker's code and paths.
+            public = exception.for_caller(error)
+            failure = (type(public), public, None)
             self._senders.send(delivery.msg_id, delivery.reply, failure=failure)
         else:
             self._senders.send(delivery.msg_id, delivery.reply, reply=result)

@@ -16,10 +16,12 @@ from volworker.manager.request import Request
 from volworker.rpc import validate, validate_groups
 from volworker.rpc.validate import BackendIdentity
 
-__all__ = ["CONTRACT_VERSION", "Endpoint"]
+__all__ = ["CONTRACT_VERSION", "LIST_LIMIT_MAX", "Endpoint"]
 
 CONTRACT_VERSION = "1.1"
-_LIST_LIMIT_MAX = 1000
+#: The most records or manageable entries one listing returns, with or
+#: without a ``limit``: a caller pages with ``marker`` (docs/rpc.md).
+LIST_LIMIT_MAX = 1000
 
 
 def _sort_list(value: Any, field: str) -> list[str]:
@@ -290,11 +292,13 @@ class Endpoint:
     # -- helpers ------------------------------------------------------------
 
     @staticmethod
-    def _limit(limit: Any) -> int | None:
+    def _limit(limit: Any) -> int:
         value = validate.optional_int(limit, "limit")
-        if value is not None and value > _LIST_LIMIT_MAX:
+        if value is None:
+            return LIST_LIMIT_MAX
+        if value > LIST_LIMIT_MAX:
             raise exception.InvalidInput(
-                reason=f"limit must be at most {_LIST_LIMIT_MAX}"
+                reason=f"limit must be at most {LIST_LIMIT_MAX}"
             )
         return value
 

@@ -8,6 +8,10 @@ Casts go to the server named by the volume's ``host`` (``<host>@<backend>``,
 the pool stripped); calls that name no object take that server explicitly.
 Errors raised by the worker arrive as the contract's classes from
 :mod:`volworker.exception` (as ``<Name>_Remote`` subclasses).
+
+A caller that makes its own transport sets ``[oslo_messaging_rabbit]
+amqp_durable_queues = true`` on it, as the worker does by default
+(:mod:`volworker.rpc.queues`).
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ from typing import Any
 
 import oslo_messaging
 from oslo_config import cfg
+
+from volworker.rpc import queues
 
 __all__ = ["ALLOWED_EXMODS", "VolumeAPI"]
 
@@ -110,7 +116,10 @@ class VolumeAPI:
     def from_url(
         cls, url: str, conf: cfg.ConfigOpts = cfg.CONF, **kwargs: Any
     ) -> VolumeAPI:
-        """A client on its own transport to ``url``."""
+        """A client on its own transport to ``url``, with the worker's queue
+        defaults on ``conf`` (durable: the exchange is declared as the
+        worker declares it; see :mod:`volworker.rpc.queues`)."""
+        queues.apply_defaults(conf)
         transport = oslo_messaging.get_rpc_transport(
             conf, url=url, allowed_remote_exmods=ALLOWED_EXMODS
         )

@@ -8,6 +8,7 @@ every key the contract defines is checked.
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +32,13 @@ MAX_NAME = 255
 MAX_METADATA_ITEMS = 64
 MAX_METADATA_VALUE = 1024
 DISK_FORMATS = ("raw", "qcow2")
+#: A connector is journaled, stored with its attachment and handed to the
+#: driver: it is held to what an initiator really sends (os-brick's
+#: connectors are flat, with a few short lists), so no request can make the
+#: worker store or walk an object of any size or depth.
+MAX_CONNECTOR_BYTES = 16 * 1024
+MAX_CONNECTOR_ITEMS = 64  # keys of an object, items of a list
+MAX_CONNECTOR_DEPTH = 4  # the connector itself is level 1
 
 
 def _fail(reason: str) -> exception.InvalidInput:
@@ -202,25 +210,40 @@ def snapshot(value: Any) -> dict[str, Any]:
     }
 
 
+def _bounded(value: Any, field: str, depth: int) -> None:
+    """``value`` is JSON within the connector's bounds, at nesting ``depth``."""
+    if value is None or isinstance(value, str | int | float | bool):
+        return
+    if not isinstance(value, list | dict):
+        raise _fail(f"{field} must be JSON, not {type(value).__name__}")
+    if depth > MAX_CONNECTOR_DEPTH:
+        raise _fail(f"{field} is nested deeper than {MAX_CONNECTOR_DEPTH} levels")
+    if len(value) > MAX_CONNECTOR_ITEMS:
+        raise _fail(f"{field} has more than {MAX_CONNECTOR_ITEMS} items")
+    items = value.items() if isinstance(value, dict) else enumerate(value)
+    for key, item in items:
+        if isinstance(value, dict):
+            _text(key, f"{field} key")
+        _bounded(item, f"{field}[{key!r}]", depth + 1)
+
+
 def connector(value: Any, *, optional: bool = False) -> dict[str, Any] | None:
-    """A connector: ``host`` and optional initiator details."""
+    """A connector: ``host`` and optional initiator details, within
+    :data:`MAX_CONNECTOR_BYTES`, :data:`MAX_CONNECTOR_ITEMS` and
+    :data:`MAX_CONNECTOR_DEPTH`."""
     if value is None and optional:
         return None
     raw = _object(value, "connector")
+    _bounded(raw, "connector", 1)
     host = _text(raw.get("host"), "connector.host")
     if not host:
         raise _fail("connector.host is empty")
-    result: dict[str, Any] = {"host": host}
-    for key, item in raw.items():
-        if key == "host":
-            continue
-        _text(key, "connector key")
-        if item is not None and not isinstance(item, str | int | float | bool | list):
-            raise _fail(f"connector[{key!r}] must be a JSON primitive or list")
-        result[key] = item
-    if "multipath" in result:
-        flag(result["multipath"], "connector.multipath")
-    return result
+    if "multipath" in raw:
+        flag(raw["multipath"], "connector.multipath")
+    size = len(json.dumps(raw, ensure_ascii=False).encode("utf-8", "surrogatepass"))
+    if size > MAX_CONNECTOR_BYTES:
+        raise _fail(f"connector is larger than {MAX_CONNECTOR_BYTES} bytes")
+    return dict(raw)
 
 
 def manage_ref(value: Any) -> dict[str, str]:

@@ -13,6 +13,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import URL, Engine
 from sqlalchemy.pool import StaticPool
 
+from volworker.state.private import private_dir, private_file
+
 __all__ = ["create_engine", "safe_url", "sqlite_path"]
 
 LOG = logging.getLogger(__name__)
@@ -38,7 +40,8 @@ def sqlite_path(url: URL) -> str | None:
 
 
 def create_engine(url: str | URL, *, sqlite_synchronous: str = "FULL") -> Engine:
-    """An engine for ``url``; an SQLite file's directory is created first.
+    """An engine for ``url``; an SQLite file and its directory are created
+    first, private to the worker (0600, 0700).
 
     Errors never show statement parameters: rows hold secrets such as
     ``provider_auth``, and errors end up in logs.
@@ -68,13 +71,22 @@ def _set_wal(cursor: Any, attempts: int = 100) -> None:
             time.sleep(0.05)
 
 
+def _private_database(path: str) -> None:
+    """The database file (and its WAL files, if any) readable by the worker
+    alone: rows hold secrets such as ``provider_auth``. SQLite gives the WAL
+    files it creates the database file's mode."""
+    private_dir(os.path.dirname(os.path.abspath(path)))
+    for name in (path, path + "-wal", path + "-shm"):
+        if name == path or os.path.isfile(name):
+            private_file(name)
+
+
 def _sqlite_engine(url: URL, synchronous: str) -> Engine:
     if synchronous not in SQLITE_SYNCHRONOUS:
         raise ValueError(f"sqlite_synchronous must be one of {SQLITE_SYNCHRONOUS}")
     path = sqlite_path(url)
     if path is not None:
-        parent = os.path.dirname(os.path.abspath(path))
-        os.makedirs(parent, exist_ok=True)
+        _private_database(path)
         engine = sa.create_engine(url, hide_parameters=True)
     else:
         # An in-memory database lives as long as its one connection,

@@ -30,10 +30,12 @@ def _unwrap(body: Any) -> dict[str, Any]:
 class Collector:
     """Collects the messages routed to a private, auto-deleted queue."""
 
-    def __init__(self, exchange: kombu.Exchange, routing_key: str) -> None:
+    def __init__(
+        self, exchange: kombu.Exchange, routing_key: str, broker: str = BROKER
+    ) -> None:
         self.messages: list[dict[str, Any]] = []
         self._cond = threading.Condition()
-        self._conn = kombu.Connection(BROKER)
+        self._conn = kombu.Connection(broker)
         self._queue = kombu.Queue(
             f"vwtest-listen-{uuid.uuid4().hex[:10]}",
             exchange=exchange,
@@ -85,12 +87,18 @@ class Collector:
 
 
 class Notifications(Collector):
-    """Every notification of one publisher (``volworker.<host>@<backend>``)."""
+    """Every notification of one publisher (``volworker.<host>@<backend>``).
 
-    def __init__(self, *publisher_prefixes: str) -> None:
+    ``durable`` must match the broker's ``openstack`` exchange, as the
+    workers declared it (volworker.rpc.queues).
+    """
+
+    def __init__(
+        self, *publisher_prefixes: str, broker: str = BROKER, durable: bool = False
+    ) -> None:
         self.prefixes = publisher_prefixes
-        exchange = kombu.Exchange("openstack", type="topic", durable=False)
-        super().__init__(exchange, "notifications.*")
+        exchange = kombu.Exchange("openstack", type="topic", durable=durable)
+        super().__init__(exchange, "notifications.*", broker)
 
     def events(self, event_type: str | None = None) -> list[dict[str, Any]]:
         with self._cond:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+import subprocess
 import uuid
 
 from tests.contract import nbdclient
@@ -75,3 +76,22 @@ def nbd_io(info: dict, command: str) -> str:
     assert done.returncode == 0, done.stdout + done.stderr
     assert "failed" not in done.stdout, done.stdout
     return done.stdout
+
+
+def qcow2_over_a_host_file(
+    directory: pathlib.Path, host_file: pathlib.Path
+) -> pathlib.Path:
+    """A qcow2 image whose data is ``host_file``: an external data file
+    (``data_file_raw``), the OSSA-2024-001 attack."""
+    image = directory / f"{uuid.uuid4()}.qcow2"
+    data_file = directory / f"{image.stem}.data"
+    options = f"data_file={data_file},data_file_raw=on"
+    subprocess.run(
+        ["qemu-img", "create", "-f", "qcow2", "-o", options, str(image), "1M"],
+        check=True,
+        capture_output=True,
+    )
+    # qemu-img made the data file; the image now points at the host's file.
+    data_file.unlink()
+    data_file.symlink_to(host_file)
+    return image
