@@ -28,21 +28,28 @@ from .store import open_volume
 from .tempfiles import TempFile
 from .tools import QEMU_IMG, fd_path, qemu_img_info, run
 
-__all__ = ["copy_image_to_volume", "copy_volume_to_image"]
+__all__ = [
+    "check_image",
+    "checked_format",
+    "copy_image_to_volume",
+    "copy_volume_to_image",
+    "local_file",
+    "opened_image",
+]
 
 LOG = logging.getLogger(__name__)
 
 
-def _disk_format(value: Any, what: str) -> str:
+def checked_format(value: Any, what: str) -> str:
     if value not in DISK_FORMATS:
         raise exception.InvalidInput(
-            reason=f"{what} has disk_format {value!r}; the file driver takes "
-            f"{' or '.join(DISK_FORMATS)}"
+            reason=f"{what} has disk_format {value!r}; only "
+            f"{' or '.join(DISK_FORMATS)} are taken"
         )
     return str(value)
 
 
-def _local_file(
+def local_file(
     context: RequestContext, image_service: ImageService, image_id: str
 ) -> str | None:
     """The image's data as a local path, when the service offers file://."""
@@ -63,22 +70,31 @@ def _image_fd(
 ) -> Iterator[int]:
     """The image's data, open for reading: in place when it is a local file,
     else downloaded into a temp file of the pool."""
-    path = _local_file(context, image_service, image_id)
+    path = local_file(context, image_service, image_id)
     with ExitStack() as stack:
         if path is None:
             tmp = stack.enter_context(TempFile(root, "image"))
             image_service.download(context, image_id, tmp.path)
             path = tmp.path
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-        stack.callback(os.close, fd)
+        yield stack.enter_context(opened_image(path, image_id))
+
+
+@contextmanager
+def opened_image(path: str, image_id: str) -> Iterator[int]:
+    """The image's data at ``path``, open for reading; it must be a regular
+    file."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise exception.InvalidInput(
                 reason=f"image {image_id} at {path} is not a regular file"
             )
         yield fd
+    finally:
+        os.close(fd)
 
 
-def _check_image(info: dict[str, Any], image_id: str, volume_bytes: int) -> None:
+def check_image(info: dict[str, Any], image_id: str, volume_bytes: int) -> None:
     data = (info.get("format-specific") or {}).get("data") or {}
     if info.get("backing-filename") or info.get("full-backing-filename"):
         raise exception.InvalidInput(
@@ -109,14 +125,14 @@ def copy_image_to_volume(
 ) -> None:
     """Write the image's data onto the volume, which keeps its size."""
     started = time.monotonic()
-    disk_format = _disk_format(
+    disk_format = checked_format(
         image_service.show(context, image_id).get("disk_format"), f"image {image_id}"
     )
     name = names.volume_file(volume_id)
     with open_volume(root, volume_id) as volume_fd:
         volume_bytes = os.fstat(volume_fd).st_size
     with _image_fd(context, root, image_service, image_id) as src:
-        _check_image(
+        check_image(
             qemu_img_info(fd_path(src), disk_format, [src]), image_id, volume_bytes
         )
         with TempFile(root, name) as tmp:
@@ -149,7 +165,7 @@ def copy_volume_to_image(
 ) -> dict[str, Any]:
     """Store the volume's data as the image ``image_meta`` describes."""
     started = time.monotonic()
-    disk_format = _disk_format(
+    disk_format = checked_format(
         image_meta.get("disk_format", "raw"), f"image {image_meta.get('id')}"
     )
     with open_volume(root, volume_id) as volume_fd, TempFile(root, "image") as tmp:

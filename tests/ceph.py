@@ -1,0 +1,111 @@
+"""A throwaway Ceph cluster for the tests of the rbd driver.
+
+The session fixture ``ceph_cluster`` starts one with ``scripts/ceph`` (one
+monitor, manager and OSD on 127.0.0.1, in memory) the first time a test asks
+for it and stops it at the end of the session. Without Ceph (and without
+root to install it) the tests that need it skip, and fail under CI=true.
+``VOLWORKER_TEST_CEPH_CONF=/path/ceph.conf`` points them at a cluster already
+running instead, such as one from ``scripts/ceph start DIR``.
+
+The fixture exports ``CEPH_CONF``: clients started by the tests (qemu-io,
+qemu-img) read their keyring from it, as a compute host does from
+/etc/ceph.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pathlib
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "scripts" / "ceph"
+EXISTING = "VOLWORKER_TEST_CEPH_CONF"
+POOL = "volumes"
+USER = "volworker"
+START_TIMEOUT = 600
+IN_CI = os.environ.get("CI") == "true"
+
+
+@dataclass(frozen=True)
+class CephCluster:
+    """Where the cluster is and who may use it."""
+
+    conf: pathlib.Path
+    pool: str = POOL
+    user: str = USER
+
+    def backend(self, **options: Any) -> dict[str, Any]:
+        """The options of an rbd backend section on this cluster."""
+        return {
+            "volume_driver": "rbd",
+            "rbd_pool": self.pool,
+            "rbd_user": self.user,
+            "rbd_ceph_conf": str(self.conf),
+            "rados_connect_timeout": 10,
+            "rados_connection_retries": 1,
+            **options,
+        }
+
+    @contextlib.contextmanager
+    def admin(self) -> Iterator[Any]:
+        """An I/O context of the pool as client.admin, for what a test does
+        behind the driver's back."""
+        import rados
+
+        client = rados.Rados(conffile=str(self.conf), rados_id="admin")
+        client.connect(timeout=30)
+        try:
+            ioctx = client.open_ioctx(self.pool)
+            try:
+                yield ioctx
+            finally:
+                ioctx.close()
+        finally:
+            client.shutdown()
+
+
+def _unavailable(message: str) -> None:
+    if IN_CI:
+        pytest.fail(message + " (CI=true needs Ceph)")
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def ceph_cluster(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[CephCluster]:
+    given = os.environ.get(EXISTING)
+    if given:
+        os.environ.setdefault("CEPH_CONF", given)
+        yield CephCluster(pathlib.Path(given))
+        return
+    directory = tmp_path_factory.mktemp("ceph")
+    try:
+        done = subprocess.run(
+            [str(SCRIPT), "start", str(directory)],
+            capture_output=True,
+            text=True,
+            timeout=START_TIMEOUT,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        subprocess.run([str(SCRIPT), "stop", str(directory)], check=False)
+        _unavailable(f"scripts/ceph start did not finish in {START_TIMEOUT}s")
+    if done.returncode != 0:
+        lines = (done.stderr or done.stdout).strip().splitlines()
+        _unavailable(f"cannot start Ceph: {lines[-1] if lines else done.returncode}")
+    conf = pathlib.Path(done.stdout.strip().splitlines()[-1])
+    os.environ["CEPH_CONF"] = str(conf)
+    try:
+        yield CephCluster(conf)
+    finally:
+        subprocess.run(
+            [str(SCRIPT), "stop", str(directory)], capture_output=True, check=False
+        )
