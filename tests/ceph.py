@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import os
 import pathlib
+import re
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -31,6 +32,8 @@ POOL = "volumes"
 USER = "volworker"
 START_TIMEOUT = 600
 IN_CI = os.environ.get("CI") == "true"
+#: a well-formed cephx key that no user of the cluster has
+WRONG_KEY = "AQBnpSVnAAAAABAAYJtD0Nk5u6dc7jVqtXZ7yA=="
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,27 @@ class CephCluster:
             "rados_connection_retries": 1,
             **options,
         }
+
+    def altered_conf(
+        self,
+        directory: pathlib.Path,
+        *,
+        mon_host: str | None = None,
+        key: str | None = None,
+    ) -> pathlib.Path:
+        """A copy of the configuration that names other monitors, or gives
+        the user another key: a cluster that is down, a key that is wrong."""
+        text = self.conf.read_text()
+        if mon_host is not None:
+            text = re.sub(r"(?m)^mon_host = .*$", f"mon_host = {mon_host}", text)
+        if key is not None:
+            keyring = directory / f"client.{self.user}.keyring"
+            keyring.write_text(f"[client.{self.user}]\n\tkey = {key}\n")
+            own = re.escape(str(self.conf.parent / f"client.{self.user}.keyring"))
+            text = re.sub(f"(?m)^keyring = {own}$", f"keyring = {keyring}", text)
+        path = directory / "ceph.conf"
+        path.write_text(text)
+        return path
 
     @contextlib.contextmanager
     def admin(self) -> Iterator[Any]:
