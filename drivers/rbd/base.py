@@ -21,7 +21,7 @@ from volworker_drivers.file.base import gib
 from . import names
 from .cluster import Cluster
 from .collect import Collector
-from .images import Images
+from .images import WATCH_GRACE, Images
 from .options import rbd_opts
 from .store import Store
 
@@ -33,6 +33,8 @@ _P = ParamSpec("_P")
 _R = TypeVar("_R")
 _D = TypeVar("_D", bound="RBDDriverBase")
 _NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+_LOCK_HELD = frozenset({errno.EROFS, errno.ESTALE})
+LOCK_RETRY_INTERVAL = 1.0
 
 
 def _object_of(args: Sequence[Any]) -> Volume | None:
@@ -59,29 +61,51 @@ def _translated(
     if code == errno.ETIMEDOUT:
         return exception.BackendUnavailable(data=f"{what}: Ceph did not answer: {exc}")
     if code == errno.ENOENT and volume is not None:
-        return exception.VolumeNotFound(volume_id=volume.id)
+        return exception.VolumeNotFound(
+            f"Volume {volume.id} could not be found ({what}: {exc}).",
+            volume_id=volume.id,
+        )
     return exception.VolumeBackendAPIException(data=f"{what} failed: {exc}")
+
+
+def _is_ceph_error(exc: BaseException) -> bool:
+    return type(exc).__module__ in ("rados", "rbd") or isinstance(exc, OSError)
+
+
+def _held_lock(exc: BaseException) -> bool:
+    """Whether librbd failed because another client holds the image's
+    exclusive lock and looks alive; a worker killed with -9 keeps its locks
+    until the OSDs time its watch out."""
+    return getattr(exc, "errno", None) in _LOCK_HELD
 
 
 def backend_call(
     func: Callable[Concatenate[_D, _P], _R],
 ) -> Callable[Concatenate[_D, _P], _R]:
     """Log the call's duration and translate Ceph's errors (and OSError) at
-    the driver boundary."""
+    the driver boundary.
+
+    A call that fails on an image lock held by a client that looks alive is
+    made again (every driver method can be redone) until the lock holder's
+    watch must have expired.
+    """
 
     @functools.wraps(func)
     def wrapper(self: _D, *args: _P.args, **kwargs: _P.kwargs) -> _R:
         started = time.monotonic()
-        try:
-            result = func(self, *args, **kwargs)
-        except exception.VolworkerError:
-            raise
-        except Exception as exc:
-            if type(exc).__module__ not in ("rados", "rbd") and not isinstance(
-                exc, OSError
-            ):
+        while True:
+            try:
+                result = func(self, *args, **kwargs)
+                break
+            except exception.VolworkerError:
                 raise
-            raise _translated(self, func.__name__, exc, args) from exc
+            except Exception as exc:
+                if not _is_ceph_error(exc):
+                    raise
+                if not _held_lock(exc) or time.monotonic() - started > WATCH_GRACE:
+                    raise _translated(self, func.__name__, exc, args) from exc
+                LOG.warning("%s: %s; trying again", func.__name__, exc)
+                time.sleep(LOCK_RETRY_INTERVAL)
         LOG.debug("%s done in %.3fs", func.__name__, time.monotonic() - started)
         return result
 

@@ -190,7 +190,17 @@ class Cluster:
             raise exception.VolumeBackendAPIException(
                 data=f"ceph {prefix} failed: {err or ret}"
             )
-        return json.loads(out)
+        return json.loads(out) if out else None
+
+    @property
+    def address(self) -> str:
+        """This client's address, as OSDs and blocklists name it."""
+        self.connect()
+        return str(self._client.get_addrs())
+
+    def wait_for_latest_osdmap(self) -> None:
+        self.connect()
+        self._client.wait_for_latest_osdmap()
 
     def conf_get(self, option: str) -> str:
         self.connect()

@@ -8,12 +8,15 @@ at again: a kept snapshot no clone hangs from is removed, then a kept image
 left without snapshots, which may free its own parent, and so on up the
 chain.
 
-What a clone hung from is known only while the clone exists. So before the
-clone is removed, its parent is noted in the pool's RBD metadata
-(``volworker.collect.<image id>.<snapshot id>``) and the note is crossed out
-once the parent was looked at: after a kill -9 in between, the next delete or
-the next start of the driver looks again. A kept image whose removal fails
-(a client has it open) is noted the same way.
+What a clone hung from is known only while the clone exists, and a removal
+that a kill -9 cuts short leaves a clone that cannot be opened but still
+holds its parent's snapshot. So before a clone is removed, its parent is
+noted in the pool's RBD metadata,
+``volworker.collect.<image id>.<snapshot id>.<clone id>``, and the note is
+crossed out only once that clone is out of the pool and the parent was
+looked at. A snapshot or image is also noted, without a clone, when it is
+kept, and that note stays until it is gone. Every delete, every stats report
+and every start of the driver looks at what is noted.
 """
 
 from __future__ import annotations
@@ -31,7 +34,21 @@ __all__ = ["Collector"]
 LOG = logging.getLogger(__name__)
 
 NOTE_PREFIX = "volworker.collect."
-_NO_SNAPSHOT = "-"
+_NONE = "-"
+
+
+def _key(image_id: str, snap_id: int | None, child_id: str | None) -> str:
+    snap = _NONE if snap_id is None else str(snap_id)
+    return f"{NOTE_PREFIX}{image_id}.{snap}.{child_id or _NONE}"
+
+
+def _parse(key: str) -> tuple[str, int | None, str | None]:
+    image_id, snap, child = (key.removeprefix(NOTE_PREFIX).split(".") + [_NONE] * 2)[:3]
+    return (
+        image_id,
+        None if snap == _NONE else int(snap),
+        None if child == _NONE else child,
+    )
 
 
 class Collector:
@@ -43,13 +60,15 @@ class Collector:
 
     # -- notes ------------------------------------------------------------------
 
-    def _note(self, image_id: str, snap_id: int | None) -> str:
-        key = f"{NOTE_PREFIX}{image_id}.{_NO_SNAPSHOT if snap_id is None else snap_id}"
+    def _note(
+        self, image_id: str, snap_id: int | None, child_id: str | None = None
+    ) -> str:
+        key = _key(image_id, snap_id, child_id)
         self.images.api.pool_metadata_set(self.images.ioctx, key, str(time.time()))
         return key
 
     def _cross_out(self, key: str) -> None:
-        # another thread may have looked at the same parent and crossed out
+        # another thread may have settled the same note and crossed it out
         with contextlib.suppress(KeyError):
             self.images.api.pool_metadata_remove(self.images.ioctx, key)
 
@@ -61,17 +80,38 @@ class Collector:
         ]
 
     def pending(self) -> int:
-        """Look at every noted parent again; how many notes there were."""
+        """Settle every note that can be (and empty the trash of what
+        :meth:`Images.remove` put there); how many notes there were."""
+        in_trash = self.images.empty_trash()
         keys = self.notes()
-        for key in keys:
-            image_id, _, snap = key.removeprefix(NOTE_PREFIX).partition(".")
-            try:
-                self.look(image_id, None if snap == _NO_SNAPSHOT else int(snap))
-            except (self.lib.Error, ValueError) as exc:
-                LOG.warning("Could not collect %s yet: %s", key, exc)
-                continue
-            self._cross_out(key)
+        if keys:
+            in_pool = {
+                image["id"] for image in self.images.api.list2(self.images.ioctx)
+            }
+            in_pool.update(in_trash)
+            for key in keys:
+                image_id, snap_id, child_id = _parse(key)
+                if child_id not in in_pool:
+                    self._settle(key, image_id, snap_id)
         return len(keys)
+
+    def _settle(self, key: str, image_id: str, snap_id: int | None) -> None:
+        """Look at a noted parent, and cross the note out once it is
+        settled: the snapshot (or the kept image) is gone, or, for a note
+        a clone left, that clone's parent was looked at after it went; what
+        other clones still hang from the snapshot note it when they go."""
+        try:
+            gone = self.look(image_id, snap_id)
+        except self.lib.Error as exc:
+            LOG.warning("Could not collect %s yet: %s", key, exc)
+            return
+        if gone or _parse(key)[2] is not None:
+            self._cross_out(key)
+
+    def check(self, image_id: str, snap_id: int | None) -> None:
+        """Look at a kept snapshot (or, without ``snap_id``, a kept image)
+        now, and keep it noted until it is gone."""
+        self._settle(self._note(image_id, snap_id), image_id, snap_id)
 
     # -- collecting -------------------------------------------------------------
 
@@ -83,40 +123,59 @@ class Collector:
             return None
         with self.images.open(image_id=parent.image_id, read_only=True) as above:
             snap_id = above.snap_get_id(parent.snapshot)
-        return parent, self._note(parent.image_id, snap_id)
+        return parent, self._note(parent.image_id, snap_id, image.id())
 
     def release(self, noted: tuple[Parent, str] | None) -> None:
         """The image noted by :meth:`note_parent` is gone or flat: look at
-        its parent and cross the note out."""
-        if noted is None:
-            return
-        parent, key = noted
-        _, _, snap = key.removeprefix(NOTE_PREFIX).partition(".")
-        self.look(parent.image_id, int(snap))
-        self._cross_out(key)
+        its parent and cross the note out (or leave it for later)."""
+        if noted is not None:
+            parent, key = noted
+            self._settle(key, parent.image_id, _parse(key)[1])
 
-    def look(self, image_id: str, snap_id: int | None) -> None:
+    def look(self, image_id: str, snap_id: int | None) -> bool:
         """Remove the kept snapshot ``snap_id`` of the image if no clone
         hangs from it any more, then the image itself if it is kept and
-        left without snapshots."""
+        left without snapshots. False while a clone still hangs from it."""
+        try:
+            busy, idle = self._glance(image_id, snap_id)
+        except self.lib.ImageNotFound:
+            return True
+        if busy or idle:
+            return not busy
         try:
             with self.images.open(image_id=image_id) as image:
-                snaps = {s["id"]: s["name"] for s in image.list_snaps()}
+                self.images.finish_removals(image)
+                snaps = self.images.snapshot_names(image)
                 name = snaps.get(snap_id) if snap_id is not None else None
                 if name is not None and names.is_kept_snapshot(name):
                     if not self.images.drop_snapshot(image, name):
-                        return
+                        return False
                     del snaps[snap_id]
                 image_name = image.get_name()
                 if snaps or not names.is_deferred(image_name):
-                    return
+                    return True
         except self.lib.ImageNotFound:
-            return
+            return True
         self.remove_kept(image_name)
+        return True
+
+    def _glance(self, image_id: str, snap_id: int | None) -> tuple[bool, bool]:
+        """Without opening the image for writing (which would watch it):
+        whether clones still hang from the kept snapshot (busy), and whether
+        there is nothing to collect at all (idle)."""
+        with self.images.open(image_id=image_id, read_only=True) as image:
+            name = self.images.snapshot_names(image).get(snap_id)
+            if name is not None and names.is_kept_snapshot(name):
+                image.set_snap_by_id(snap_id)
+                return any(True for _ in image.list_children2()), False
+            half_removed = len(self.images.snapshots(image)) < len(
+                list(image.list_snaps())
+            )
+            return False, not (half_removed or names.is_deferred(image.get_name()))
 
     def remove_kept(self, name: str) -> None:
         """Remove a kept image that has no snapshots left, and then collect
-        what it hung from."""
+        what it hung from; noted for later when Ceph refuses now."""
         try:
             with self.images.open(name) as image:
                 image_id = image.id()
@@ -125,7 +184,7 @@ class Collector:
             return  # removed by another thread looking at it too
         try:
             self.images.remove(name)
-        except (self.lib.ImageBusy, self.lib.ImageHasSnapshots) as exc:
+        except self.lib.Error as exc:
             LOG.info("Keeping %s/%s for now: %s", self.images.pool, name, exc)
             self._note(image_id, None)
             return
@@ -137,6 +196,7 @@ class Collector:
     def sweep(self, image: Any) -> list[str]:
         """Remove every kept snapshot of ``image`` that no clone hangs from;
         the names of those that clones still hang from."""
+        self.images.finish_removals(image)
         return [
             name
             for name in self.images.snapshots(image)

@@ -25,6 +25,7 @@ from . import connections, names, qemu, stats
 from .base import backend_call, gib, multiattach
 from .cluster import Cluster, Settings
 from .collect import Collector
+from .fence import fence_previous_instance
 from .images import Images, order_of
 from .manage_methods import ManageMethods
 from .store import Store
@@ -90,6 +91,7 @@ class RBDDriver(ManageMethods):
         except self.images.lib.PermissionError:
             return [f"{entity} may not list the images of pool {pool}"]
         try:
+            fence_previous_instance(self.cluster, self.configuration.host)
             self.collector.pending()
         except self.images.lib.PermissionError:
             return [f"{entity} may not write to pool {pool} (caps: profile rbd)"]
@@ -107,6 +109,9 @@ class RBDDriver(ManageMethods):
     @backend_call
     def get_volume_stats(self, refresh: bool = False) -> dict[str, Any]:
         if refresh or self._stats is None:
+            # the periodic report is also when clones' parents that could
+            # not be removed before are looked at again
+            self.collector.pending()
             conf = self.configuration
             pool = stats.pool_stats(
                 self.images,
@@ -153,6 +158,8 @@ class RBDDriver(ManageMethods):
                 volume_id, size, multiattach(volume), source_id, snapshot_id
             )
         except self.images.lib.ImageNotFound as exc:
+            if self.store.source_exists(source_id, snapshot_id):
+                raise  # something else is missing: say what librbd said
             raise missing from exc
 
     @backend_call

@@ -9,8 +9,10 @@ catches ``rbd.ImageNotFound`` itself.
 
 from __future__ import annotations
 
+import errno
 import logging
 import math
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,6 +20,7 @@ from typing import Any
 
 from . import names
 from .cluster import Cluster
+from .directory import drop_stale_id, listed_id, unlist
 
 __all__ = ["GiB", "Images", "Parent", "order_of", "size_gb"]
 
@@ -25,6 +28,11 @@ LOG = logging.getLogger(__name__)
 
 GiB = 1024**3
 MiB = 1024**2
+#: seconds to wait for the watch of a dead client to expire (Ceph's
+#: osd_client_watch_timeout is 30 s by default)
+WATCH_GRACE = 40.0
+#: errno of librbd for an image another client has open, or holds the lock of
+_IN_USE = frozenset({errno.EBUSY, errno.EROFS, errno.ESTALE})
 
 
 def size_gb(size: int) -> int:
@@ -83,7 +91,13 @@ class Images:
         image_id: str | None = None,
         read_only: bool = False,
     ) -> Iterator[Any]:
-        """The image, open; ``rbd.ImageNotFound`` when there is none."""
+        """The image, open; ``rbd.ImageNotFound`` when there is none (or the
+        name is not the image's in the directory)."""
+        if name is not None and not self.exists(name):
+            drop_stale_id(self.cluster.rados, self.ioctx, name)
+            raise self.lib.ImageNotFound(
+                f"no image {self.pool}/{name}", errno=errno.ENOENT
+            )
         image = self.lib.Image(self.ioctx, name, read_only=read_only, image_id=image_id)
         try:
             yield image
@@ -91,11 +105,7 @@ class Images:
             image.close()
 
     def exists(self, name: str) -> bool:
-        try:
-            with self.open(name, read_only=True):
-                return True
-        except self.lib.ImageNotFound:
-            return False
+        return listed_id(self.cluster.rados, self.ioctx, name) is not None
 
     def names(self) -> list[str]:
         return sorted(self.api.list(self.ioctx))
@@ -108,16 +118,75 @@ class Images:
         except self.lib.ImageNotFound:
             return None
 
-    def remove(self, name: str) -> bool:
-        """Remove an image without snapshots; False when it was not there."""
-        try:
-            self.api.remove(self.ioctx, name)
-        except self.lib.ImageNotFound:
-            return False
-        LOG.debug("Removed image %s/%s", self.pool, name)
+    def remove(self, name: str, patience: float = WATCH_GRACE) -> bool:
+        """Remove an image without snapshots; False when it was not there.
+
+        Ceph refuses to remove an image a client has open (it watches it).
+        A client that died keeps its watch until the OSDs time it out
+        (osd_client_watch_timeout, 30 s by default), and a worker killed
+        with -9 is such a client of the images it had open; so a busy image
+        is tried again for ``patience`` seconds. An OSD may also keep the
+        watch of a client that is blocklisted, so dead for sure, for longer;
+        an image only such clients watch goes to the RBD trash, out of the
+        pool's listing, and :meth:`empty_trash` removes it later.
+        """
+        # an id object the directory does not back must not lead librbd to
+        # the image it was renamed from; a removal cut short, which librbd
+        # lists from its trash under the old name, is finished by name
+        drop_stale_id(self.cluster.rados, self.ioctx, name)
+        deadline = time.monotonic() + patience
+        while True:
+            try:
+                self.api.remove(self.ioctx, name)
+                break
+            except self.lib.ImageNotFound:
+                # listed, but nothing left to open: finish the removal
+                return unlist(self.cluster.rados, self.ioctx, name)
+            except self.lib.Error as exc:
+                if exc.errno not in _IN_USE:
+                    raise
+                if time.monotonic() >= deadline:
+                    if not self._watched_by_the_dead(name):
+                        raise
+                    self.api.trash_move(self.ioctx, name, 0)
+                    LOG.warning(
+                        "Moved %s/%s to the trash: only blocklisted clients "
+                        "still watch it",
+                        self.pool,
+                        name,
+                    )
+                    return True
+                time.sleep(0.5)
+        LOG.info("Removed image %s/%s", self.pool, name)
         return True
 
+    def _watched_by_the_dead(self, name: str) -> bool:
+        with self.open(name, read_only=True) as image:
+            watchers = {w["addr"] for w in image.watchers_list()}
+        blocklist = self.cluster.command("osd dump").get("blocklist", {})
+        return bool(watchers) and watchers <= set(blocklist)
+
+    def empty_trash(self) -> list[str]:
+        """Remove what :meth:`remove` put in the trash, where Ceph lets it
+        now; the ids of the images still in the trash."""
+        left = []
+        for entry in self.api.trash_list(self.ioctx):
+            if names.volume_id_of(entry["name"].split(".")[0]) is None:
+                left.append(entry["id"])  # not ours to remove
+                continue
+            try:
+                self.api.trash_remove(self.ioctx, entry["id"], force=True)
+            except self.lib.ImageNotFound:
+                continue
+            except self.lib.Error as exc:
+                LOG.info("%s stays in the trash for now: %s", entry["name"], exc)
+                left.append(entry["id"])
+                continue
+            LOG.info("Removed %s/%s from the trash", self.pool, entry["name"])
+        return left
+
     def rename(self, old: str, new: str) -> None:
+        drop_stale_id(self.cluster.rados, self.ioctx, new)
         self.api.rename(self.ioctx, old, new)
         LOG.debug("Renamed image %s/%s to %s", self.pool, old, new)
 
@@ -162,19 +231,36 @@ class Images:
 
     # -- snapshots and clones ---------------------------------------------------
 
-    @staticmethod
-    def snapshots(image: Any) -> dict[str, dict[str, Any]]:
+    def snapshots(self, image: Any) -> dict[str, dict[str, Any]]:
         """The image's snapshots by name (``id``, ``size``...)."""
-        return {snap["name"]: snap for snap in image.list_snaps()}
+        user = self.lib.RBD_SNAP_NAMESPACE_TYPE_USER
+        return {
+            snap["name"]: snap
+            for snap in image.list_snaps()
+            if snap.get("namespace", user) == user
+        }
 
-    @staticmethod
-    def children(image: Any, snapshot: str) -> list[str]:
-        """The images cloned from one snapshot of ``image``."""
-        image.set_snap(snapshot)
-        try:
-            return [child["image"] for child in image.list_children2()]
-        finally:
-            image.set_snap(None)
+    def finish_removals(self, image: Any) -> None:
+        """Remove the snapshots whose removal a crash interrupted: librbd
+        first moves a snapshot it removes into a trash namespace, where a
+        redo looking for it by name would not find it."""
+        trash = self.lib.RBD_SNAP_NAMESPACE_TYPE_TRASH
+        for snap in image.list_snaps():
+            if snap.get("namespace") == trash:
+                try:
+                    image.remove_snap_by_id(snap["id"])
+                except self.lib.ImageBusy:
+                    continue  # a clone (of format 2) still hangs from it
+                LOG.info(
+                    "Finished removing snapshot %s of %s/%s",
+                    snap.get("trash", {}).get("original_name", snap["id"]),
+                    self.pool,
+                    image.get_name(),
+                )
+
+    def snapshot_names(self, image: Any) -> dict[int | None, str]:
+        """The image's snapshots' names by id."""
+        return {snap["id"]: name for name, snap in self.snapshots(image).items()}
 
     def protect(self, image: Any, snapshot: str) -> None:
         """Protect a snapshot (clones of format 1 need it); idempotent."""
@@ -189,7 +275,7 @@ class Images:
             except self.lib.ImageBusy:
                 return False
         image.remove_snap(snapshot)
-        LOG.debug("Removed snapshot %s/%s@%s", self.pool, image.get_name(), snapshot)
+        LOG.info("Removed snapshot %s/%s@%s", self.pool, image.get_name(), snapshot)
         return True
 
     def parent(self, image: Any) -> Parent | None:

@@ -22,7 +22,7 @@ from volworker import exception
 
 from . import names
 from .collect import Collector
-from .connections import attached
+from .connections import attached, forget
 from .images import Images
 
 __all__ = ["Store"]
@@ -91,6 +91,9 @@ class Store:
             with self.images.building(volume_id) as tmp:
                 self.images.clone(source, snap, tmp, self.images.features(multiattach))
                 with self.images.open(tmp) as image:
+                    # librbd copies the source's metadata into a clone, and
+                    # with it the source's attachments
+                    forget(image, None)
                     if image.size() < size:
                         image.resize(size)
                     if flatten:
@@ -98,8 +101,18 @@ class Store:
         finally:
             if flatten or not self.images.exists(names.volume(volume_id)):
                 # the snapshot taken for the clone is no use without it
-                self.collector.look(*noted)
+                self.collector.check(*noted)
         return flatten
+
+    def source_exists(self, source_id: str, snapshot_id: str | None) -> bool:
+        """Whether the source volume (and snapshot) of a clone exist."""
+        try:
+            with self.images.open(names.volume(source_id), read_only=True) as src:
+                return not snapshot_id or (
+                    names.snapshot(snapshot_id) in self.images.snapshots(src)
+                )
+        except self.lib.ImageNotFound:
+            return False
 
     def _clone_source(
         self, src: Any, volume_id: str, snap: str | None
@@ -126,7 +139,7 @@ class Store:
                 ids = src.id(), src.snap_get_id(snap)
         except (self.lib.ImageNotFound, KeyError):
             return
-        self.collector.look(*ids)
+        self.collector.check(*ids)
 
     def delete(self, volume_id: str) -> None:
         """Remove the volume, or keep it (renamed) for its clones."""
@@ -135,6 +148,7 @@ class Store:
         try:
             with self.images.open(name) as image:
                 _refuse_attached(volume_id, image, "delete it")
+                self.images.finish_removals(image)
                 own = [
                     s
                     for s in self.images.snapshots(image)
@@ -148,7 +162,10 @@ class Store:
                 kept = self.collector.sweep(image)
                 noted = None if kept else self.collector.note_parent(image)
         except self.lib.ImageNotFound:
+            # a crash may have cut a removal short: librbd finishes it
+            self.images.remove(name)
             self._finish_deferred(name)
+            self.collector.pending()
             return
         if kept:
             self.images.rename(name, names.deleted(name))
@@ -173,16 +190,21 @@ class Store:
 
     def _finish_deferred(self, name: str) -> None:
         """The volume was renamed ``.deleted`` (maybe before a crash): remove
-        it if its last clone went meanwhile."""
+        it if its last clone went meanwhile, else note its snapshots."""
         kept = names.deleted(name)
         try:
             with self.images.open(kept) as image:
-                if self.collector.sweep(image) or self.images.snapshots(image):
-                    return
+                image_id = image.id()
+                held_names = self.collector.sweep(image)
+                snapshots = self.images.snapshots(image)
+                held = [snapshots[n]["id"] for n in held_names if n in snapshots]
         except self.lib.ImageNotFound:
             LOG.info("%s/%s is gone; nothing to delete", self.images.pool, name)
             return
-        self.collector.remove_kept(kept)
+        for snap_id in held:
+            self.collector.check(image_id, snap_id)
+        if not held:
+            self.collector.check(image_id, None)
 
     def extend(self, volume_id: str, size: int) -> None:
         with self.images.open(names.volume(volume_id)) as image:
@@ -203,6 +225,7 @@ class Store:
         kept = names.deleted(snap)
         try:
             with self.images.open(names.volume(volume_id)) as image:
+                self.images.finish_removals(image)
                 snapshots = self.images.snapshots(image)
                 if snap in snapshots:
                     if self.images.drop_snapshot(image, snap):
@@ -216,7 +239,7 @@ class Store:
         except self.lib.ImageNotFound:
             LOG.info("Volume %s is gone, and snapshot %s with it", volume_id, snap)
             return
-        self.collector.look(*ids)
+        self.collector.check(*ids)
 
     def revert(self, volume_id: str, snapshot_id: str, size: int) -> None:
         """Roll the volume back to the snapshot, at the volume's size."""

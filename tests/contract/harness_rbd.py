@@ -8,7 +8,9 @@ starts from an empty pool, as a file test starts from an empty directory.
 
 from __future__ import annotations
 
+import contextlib
 import pathlib
+import time
 from typing import Any
 
 from tests.ceph import CephCluster
@@ -17,7 +19,7 @@ from volworker.driver import VolumeDriver
 from volworker_drivers.rbd.driver import RBDDriver
 
 GiB = 1024**3
-PURGE_PASSES = 10
+PURGE_PATIENCE = 20.0
 
 
 def _rbd_driver(driver: VolumeDriver) -> RBDDriver:
@@ -28,6 +30,9 @@ def _rbd_driver(driver: VolumeDriver) -> RBDDriver:
 def _drop_snapshots(image: Any, rbd: Any) -> None:
     for snap in list(image.list_snaps()):
         try:
+            if snap["namespace"] != rbd.RBD_SNAP_NAMESPACE_TYPE_USER:
+                image.remove_snap_by_id(snap["id"])  # half removed by a kill
+                continue
             if image.is_protected_snap(snap["name"]):
                 image.unprotect_snap(snap["name"])
             image.remove_snap(snap["name"])
@@ -36,22 +41,34 @@ def _drop_snapshots(image: Any, rbd: Any) -> None:
 
 
 def purge(ioctx: Any) -> None:
-    """Remove every image, snapshot and note of the pool."""
+    """Remove every image, snapshot and note of the pool.
+
+    An image a killed worker had open stays busy until its watch times out
+    (5 s on the throwaway cluster), so passes go on until then.
+    """
     import rbd
 
     api = rbd.RBD()
-    for _ in range(PURGE_PASSES):
-        left = api.list(ioctx)
-        if not left:
-            break
-        for name in left:
+    deadline = time.monotonic() + PURGE_PATIENCE
+    while api.list(ioctx) and time.monotonic() < deadline:
+        for name in api.list(ioctx):
             try:
                 with rbd.Image(ioctx, name) as image:
                     _drop_snapshots(image, rbd)
+            except rbd.ImageNotFound:
+                pass  # half made or half removed: remove finishes it
+            try:
                 api.remove(ioctx, name)
             except (rbd.ImageNotFound, rbd.ImageBusy, rbd.ImageHasSnapshots):
                 continue
-    assert not api.list(ioctx), f"cannot empty the pool: {api.list(ioctx)}"
+        time.sleep(0.2)
+    for name in api.list(ioctx):
+        # an OSD may keep the watch of a killed client for long; the
+        # trash takes the image out of the next test's way
+        api.trash_move(ioctx, name, 0)
+    for entry in api.trash_list(ioctx):
+        with contextlib.suppress(rbd.Error):
+            api.trash_remove(ioctx, entry["id"], force=True)
     for key, _ in list(api.pool_metadata_list(ioctx)):
         if key.startswith("volworker."):
             api.pool_metadata_remove(ioctx, key)

@@ -84,7 +84,10 @@ def build(
     def _build(setup: bool = True, **options: Any) -> RBDDriver:
         settings = ceph_cluster.backend(**options)
         del settings["volume_driver"]
-        driver = RBDDriver(make_config(tmp_path, "rbd1", RBDDriver, **settings))
+        config = make_config(tmp_path, "rbd1", RBDDriver, **settings)
+        # a host of its own: a driver fences the previous instance of its host
+        config.host = f"test-{uuid.uuid4().hex[:8]}@rbd1"
+        driver = RBDDriver(config)
         built.append(driver)
         if setup:
             driver.do_setup(RequestContext.admin())

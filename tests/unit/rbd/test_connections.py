@@ -49,3 +49,14 @@ def test_ensure_export_prunes_and_restores(build: Build, pool: Pool) -> None:
     with pool.rbd.Image(pool.ioctx, vol.name, read_only=True) as image:
         keys = [key for key, _ in image.metadata_list()]
     assert keys == ["volworker.connector.kept"]
+
+
+def test_a_clone_is_not_attached_where_its_source_is(build: Build, pool: Pool) -> None:
+    """librbd copies an image's metadata into its clones."""
+    driver = build()
+    source, clone = volume(), volume()
+    driver.create_volume(source)
+    driver.initialize_connection(source, {"host": "compute-1"})
+    driver.create_cloned_volume(clone, source)
+    with pool.rbd.Image(pool.ioctx, clone.name, read_only=True) as image:
+        assert list(image.metadata_list()) == []
