@@ -95,10 +95,39 @@ class CephCluster:
             client.shutdown()
 
 
-def _unavailable(message: str) -> None:
-    if IN_CI:
-        pytest.fail(message + " (CI=true needs Ceph)")
-    pytest.skip(message)
+class CephUnavailable(Exception):
+    """scripts/ceph could not start a cluster; the message says why."""
+
+
+@contextlib.contextmanager
+def started(directory: pathlib.Path) -> Iterator[CephCluster]:
+    """A throwaway cluster in ``directory`` (new or empty) while the block
+    runs; CephUnavailable when it cannot be started."""
+    try:
+        done = subprocess.run(
+            [str(SCRIPT), "start", str(directory)],
+            capture_output=True,
+            text=True,
+            timeout=START_TIMEOUT,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        _stop(directory)
+        raise CephUnavailable(f"scripts/ceph start took over {START_TIMEOUT}s") from exc
+    if done.returncode != 0:
+        _stop(directory)
+        lines = (done.stderr or done.stdout).strip().splitlines()
+        raise CephUnavailable(lines[-1] if lines else f"exit {done.returncode}")
+    try:
+        yield CephCluster(pathlib.Path(done.stdout.strip().splitlines()[-1]))
+    finally:
+        _stop(directory)
+
+
+def _stop(directory: pathlib.Path) -> None:
+    subprocess.run(
+        [str(SCRIPT), "stop", str(directory)], capture_output=True, check=False
+    )
 
 
 @pytest.fixture(scope="session")
@@ -110,26 +139,13 @@ def ceph_cluster(
         os.environ.setdefault("CEPH_CONF", given)
         yield CephCluster(pathlib.Path(given))
         return
-    directory = tmp_path_factory.mktemp("ceph")
-    try:
-        done = subprocess.run(
-            [str(SCRIPT), "start", str(directory)],
-            capture_output=True,
-            text=True,
-            timeout=START_TIMEOUT,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        subprocess.run([str(SCRIPT), "stop", str(directory)], check=False)
-        _unavailable(f"scripts/ceph start did not finish in {START_TIMEOUT}s")
-    if done.returncode != 0:
-        lines = (done.stderr or done.stdout).strip().splitlines()
-        _unavailable(f"cannot start Ceph: {lines[-1] if lines else done.returncode}")
-    conf = pathlib.Path(done.stdout.strip().splitlines()[-1])
-    os.environ["CEPH_CONF"] = str(conf)
-    try:
-        yield CephCluster(conf)
-    finally:
-        subprocess.run(
-            [str(SCRIPT), "stop", str(directory)], capture_output=True, check=False
-        )
+    with contextlib.ExitStack() as stack:
+        try:
+            cluster = stack.enter_context(started(tmp_path_factory.mktemp("ceph")))
+        except CephUnavailable as exc:
+            message = f"cannot start Ceph: {exc}"
+            if IN_CI:
+                pytest.fail(message + " (CI=true needs Ceph)")
+            pytest.skip(message)
+        os.environ["CEPH_CONF"] = str(cluster.conf)
+        yield cluster

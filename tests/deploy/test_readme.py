@@ -28,6 +28,7 @@ EXERCISED = {
     "volworker-compliance": "scripts/test",
     "pytest tests/contract": "scripts/test",
     "scripts/genconfig": "tests/deploy/test_config_sample.py",
+    "scripts/ceph": "tests/ceph.py",
     "bench/run": "tests/deploy/test_readme.py",
     "cp etc/systemd/": "tests/deploy/test_systemd_boot.py",
     "systemd-sysusers": "tests/deploy/test_systemd_boot.py",
@@ -42,6 +43,7 @@ EXERCISED = {
 SPELLED = {
     "scripts/run": '"scripts" / "run"',
     "bench/run": '"bench" / "run"',
+    "scripts/ceph": '"scripts" / "ceph"',
     "scripts/test": "scripts/test",
     "volworker-compliance": "volworker-compliance",
     "pytest tests/contract": "pytest",
