@@ -42,10 +42,14 @@ def listed_id(rados: Any, ioctx: Any, name: str) -> str | None:
     return None
 
 
-def drop_stale_id(rados: Any, ioctx: Any, name: str) -> bool:
-    """Remove ``rbd_id.<name>`` when the directory does not list ``name``;
-    whether there was one."""
-    if listed_id(rados, ioctx, name) is not None:
+def drop_stale_id(
+    rados: Any, ioctx: Any, name: str, listed: bool | None = None
+) -> bool:
+    """Remove ``rbd_id.<name>`` when the directory does not list ``name``
+    (``listed``, when the caller has just asked); whether there was one."""
+    if listed is None:
+        listed = listed_id(rados, ioctx, name) is not None
+    if listed:
         return False
     try:
         ioctx.remove_object("rbd_id." + name)

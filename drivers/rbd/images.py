@@ -31,6 +31,8 @@ MiB = 1024**2
 #: seconds to wait for the watch of a dead client to expire (Ceph's
 #: osd_client_watch_timeout is 30 s by default)
 WATCH_GRACE = 40.0
+#: pool metadata that names an image the driver moved to the trash
+TRASH_NOTE = "volworker.trash."
 #: errno of librbd for an image another client has open, or holds the lock of
 _IN_USE = frozenset({errno.EBUSY, errno.EROFS, errno.ESTALE})
 
@@ -94,7 +96,6 @@ class Images:
         """The image, open; ``rbd.ImageNotFound`` when there is none (or the
         name is not the image's in the directory)."""
         if name is not None and not self.exists(name):
-            drop_stale_id(self.cluster.rados, self.ioctx, name)
             raise self.lib.ImageNotFound(
                 f"no image {self.pool}/{name}", errno=errno.ENOENT
             )
@@ -133,7 +134,8 @@ class Images:
         # an id object the directory does not back must not lead librbd to
         # the image it was renamed from; a removal cut short, which librbd
         # lists from its trash under the old name, is finished by name
-        drop_stale_id(self.cluster.rados, self.ioctx, name)
+        if not self.exists(name):
+            drop_stale_id(self.cluster.rados, self.ioctx, name, listed=False)
         deadline = time.monotonic() + patience
         while True:
             try:
@@ -148,7 +150,7 @@ class Images:
                 if time.monotonic() >= deadline:
                     if not self._watched_by_the_dead(name):
                         raise
-                    self.api.trash_move(self.ioctx, name, 0)
+                    self._to_trash(name)
                     LOG.warning(
                         "Moved %s/%s to the trash: only blocklisted clients "
                         "still watch it",
@@ -166,23 +168,33 @@ class Images:
         blocklist = self.cluster.command("osd dump").get("blocklist", {})
         return bool(watchers) and watchers <= set(blocklist)
 
+    def _to_trash(self, name: str) -> None:
+        """Move an image to the trash, noted in the pool's metadata as the
+        driver's to remove: the trash may hold an operator's images too."""
+        with self.open(name, read_only=True) as image:
+            image_id = image.id()
+        self.api.pool_metadata_set(self.ioctx, TRASH_NOTE + image_id, name)
+        self.api.trash_move(self.ioctx, name, 0)
+
     def empty_trash(self) -> list[str]:
         """Remove what :meth:`remove` put in the trash, where Ceph lets it
         now; the ids of the images still in the trash."""
         left = []
-        for entry in self.api.trash_list(self.ioctx):
-            if names.volume_id_of(entry["name"].split(".")[0]) is None:
-                left.append(entry["id"])  # not ours to remove
+        for key, name in list(self.api.pool_metadata_list(self.ioctx)):
+            if not key.startswith(TRASH_NOTE):
                 continue
+            image_id = key.removeprefix(TRASH_NOTE)
             try:
-                self.api.trash_remove(self.ioctx, entry["id"], force=True)
+                self.api.trash_remove(self.ioctx, image_id, force=True)
             except self.lib.ImageNotFound:
-                continue
+                pass
             except self.lib.Error as exc:
-                LOG.info("%s stays in the trash for now: %s", entry["name"], exc)
-                left.append(entry["id"])
+                LOG.info("%s stays in the trash for now: %s", name, exc)
+                left.append(image_id)
                 continue
-            LOG.info("Removed %s/%s from the trash", self.pool, entry["name"])
+            else:
+                LOG.info("Removed %s/%s from the trash", self.pool, name)
+            self.api.pool_metadata_remove(self.ioctx, key)
         return left
 
     def rename(self, old: str, new: str) -> None:
@@ -257,6 +269,17 @@ class Images:
                     self.pool,
                     image.get_name(),
                 )
+
+    def snapshot_whole(self, image: Any, snapshot: str) -> bool:
+        """Whether a snapshot can be read: one whose creation a crash cut
+        short exists in the image's header without its object map."""
+        try:
+            with self.lib.Image(
+                self.ioctx, image_id=image.id(), snapshot=snapshot, read_only=True
+            ):
+                return True
+        except self.lib.ImageNotFound:
+            return False
 
     def snapshot_names(self, image: Any) -> dict[int | None, str]:
         """The image's snapshots' names by id."""

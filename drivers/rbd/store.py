@@ -123,8 +123,7 @@ class Store:
         flatten = self.images.depth(src) + 1 > self.max_depth
         if snap is None:
             snap = names.clone_snapshot(volume_id)
-            if snap not in snapshots:
-                src.create_snap(snap)
+            self._snapshot(src, snap)
         elif snap not in snapshots:
             raise exception.SnapshotNotFound(snapshot_id=snap.removeprefix("snapshot-"))
         else:
@@ -214,10 +213,17 @@ class Store:
     def create_snapshot(self, volume_id: str, snapshot_id: str) -> None:
         snap = names.snapshot(snapshot_id)
         with self.images.open(names.volume(volume_id)) as image:
-            if snap in self.images.snapshots(image):
+            self._snapshot(image, snap)
+
+    def _snapshot(self, image: Any, snap: str) -> None:
+        """Take ``snap`` unless a whole one is there already (a redo)."""
+        if snap in self.images.snapshots(image):
+            if self.images.snapshot_whole(image, snap):
                 LOG.info("Snapshot %s exists already; nothing to do", snap)
                 return
-            image.create_snap(snap)
+            LOG.info("Snapshot %s was left half made; taking it again", snap)
+            self.images.drop_snapshot(image, snap)
+        image.create_snap(snap)
 
     def delete_snapshot(self, volume_id: str, snapshot_id: str) -> None:
         """Remove the snapshot, or keep it (renamed) for its clones."""

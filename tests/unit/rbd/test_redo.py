@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.unit.rbd.conftest import Build, GiB, MiB, Pool, volume
+from tests.unit.rbd.conftest import Build, GiB, MiB, Pool, snapshot, volume
 from volworker import exception
 from volworker_drivers.rbd.driver import RBDDriver
 
@@ -103,3 +103,18 @@ def test_a_redone_create_keeps_the_volume(driver: RBDDriver, pool: Pool) -> None
     assert pool.read(target.name, MiB) == b"\x33" * MiB
     with pytest.raises(exception.VolumeBackendAPIException, match="already exists"):
         driver.create_volume(target.replace(size=2))
+
+
+def test_a_half_made_snapshot_is_taken_again(driver: RBDDriver, pool: Pool) -> None:
+    """Killed after the snapshot entered the header, before its object map."""
+    vol = volume()
+    driver.create_volume(vol)
+    snap = snapshot(vol)
+    driver.create_snapshot(snap)
+    with pool.rbd.Image(pool.ioctx, vol.name, read_only=True) as image:
+        image_id = image.id()
+        snap_id = image.snap_get_id(snap.name)
+    pool.ioctx.remove_object(f"rbd_object_map.{image_id}.{snap_id:016x}")
+    driver.create_snapshot(snap)  # the redo
+    with pool.rbd.Image(pool.ioctx, vol.name, snapshot=snap.name, read_only=True):
+        pass
