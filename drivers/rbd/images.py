@@ -3,7 +3,7 @@ whole under a temporary name, snapshots and the clones that hang from them,
 parents.
 
 Errors of librbd pass through; the driver translates them at its boundary
-(:mod:`.errors`), or a caller that knows what a missing image means there
+(:mod:`.base`), or a caller that knows what a missing image means there
 catches ``rbd.ImageNotFound`` itself.
 """
 
