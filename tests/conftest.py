@@ -9,6 +9,9 @@ import socket
 
 import pytest
 
+# the session's one Ceph cluster, for every test of the rbd driver
+from tests.ceph import ceph_cluster  # noqa: F401
+
 IN_CI = os.environ.get("CI") == "true"
 
 

@@ -310,12 +310,6 @@ class FileDriver(ManageMethods, FileGroups):
 
     # -- images -------------------------------------------------------------
 
-    def _qemu_limits(self) -> tools.Limits:
-        return tools.Limits(
-            self.configuration.qemu_img_memory_limit_mb,
-            self.configuration.qemu_img_info_cpu_limit,
-        )
-
     @backend_call
     def copy_image_to_volume(
         self,
@@ -335,7 +329,7 @@ class FileDriver(ManageMethods, FileGroups):
                 image_service,
                 image_id,
                 timeout=self.configuration.file_convert_timeout,
-                limits=self._qemu_limits(),
+                limits=tools.Limits.of(self.configuration),
                 disable_sparse=disable_sparse,
             )
         return None
@@ -357,6 +351,6 @@ class FileDriver(ManageMethods, FileGroups):
                 image_service,
                 image_meta,
                 timeout=self.configuration.file_convert_timeout,
-                limits=self._qemu_limits(),
+                limits=tools.Limits.of(self.configuration),
             )
         return None

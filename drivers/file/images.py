@@ -13,13 +13,14 @@ copy leaves the volume as it was.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import stat
 import time
 import urllib.parse
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from typing import Any
 
 from volworker import exception
@@ -32,15 +33,22 @@ from .store import open_volume
 from .tempfiles import TempFile
 from .tools import QEMU_IMG, Limits, fd_path, qemu_img_info, run
 
-__all__ = ["copy_image_to_volume", "copy_volume_to_image"]
+__all__ = [
+    "check_image",
+    "checked_format",
+    "copy_image_to_volume",
+    "copy_volume_to_image",
+    "image_data",
+]
 
 LOG = logging.getLogger(__name__)
 
 
-def _disk_format(value: Any, what: str) -> str:
+def checked_format(value: Any, what: str) -> str:
+    """The image's disk format, when it is one qemu-img is let read."""
     if value not in DISK_FORMATS:
         raise exception.InvalidInput(
-            reason=f"{what} has disk_format {value!r}; the file driver takes "
+            reason=f"{what} has disk_format {value!r}; the driver takes "
             f"{' or '.join(DISK_FORMATS)}"
         )
     return str(value)
@@ -94,17 +102,21 @@ def _open_in(directory: str, name: str, image_id: str) -> int:
 
 
 @contextmanager
-def _image_fd(
-    context: RequestContext, root: Dir, image_service: ImageService, image_id: str
+def image_data(
+    context: RequestContext,
+    image_service: ImageService,
+    image_id: str,
+    temp_path: Callable[[], AbstractContextManager[str]],
 ) -> Iterator[int]:
     """The image's data, open for reading: in place when it is a local file
-    of the image store, else downloaded into a temp file of the pool."""
+    of the image store, else downloaded into the file ``temp_path`` gives
+    (the file driver's is in the pool; another driver's its own)."""
     local = _local_file(context, image_service, image_id)
     with ExitStack() as stack:
         if local is None:
-            tmp = stack.enter_context(TempFile(root, "image"))
-            image_service.download(context, image_id, tmp.path)
-            fd = os.open(tmp.path, os.O_RDONLY | os.O_CLOEXEC)
+            path = stack.enter_context(temp_path())
+            image_service.download(context, image_id, path)
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         else:
             fd = _open_in(*local, image_id)
         stack.callback(os.close, fd)
@@ -115,7 +127,14 @@ def _image_fd(
         yield fd
 
 
-def _check_image(info: dict[str, Any], image_id: str, volume_bytes: int) -> None:
+@contextmanager
+def _in_pool(root: Dir) -> Iterator[str]:
+    with TempFile(root, "image") as tmp:
+        yield tmp.path
+
+
+def check_image(info: dict[str, Any], image_id: str, volume_bytes: int) -> None:
+    """Refuse an image that is not self-contained or outgrows the volume."""
     data = (info.get("format-specific") or {}).get("data") or {}
     if info.get("backing-filename") or info.get("full-backing-filename"):
         raise exception.InvalidInput(
@@ -147,14 +166,15 @@ def copy_image_to_volume(
 ) -> None:
     """Write the image's data onto the volume, which keeps its size."""
     started = time.monotonic()
-    disk_format = _disk_format(
+    disk_format = checked_format(
         image_service.show(context, image_id).get("disk_format"), f"image {image_id}"
     )
     name = names.volume_file(volume_id)
     with open_volume(root, volume_id) as volume_fd:
         volume_bytes = os.fstat(volume_fd).st_size
-    with _image_fd(context, root, image_service, image_id) as src:
-        _check_image(
+    temp = functools.partial(_in_pool, root)
+    with image_data(context, image_service, image_id, temp) as src:
+        check_image(
             qemu_img_info(fd_path(src), disk_format, limits, [src]),
             image_id,
             volume_bytes,
@@ -195,7 +215,7 @@ def copy_volume_to_image(
 ) -> dict[str, Any]:
     """Store the volume's data as the image ``image_meta`` describes."""
     started = time.monotonic()
-    disk_format = _disk_format(
+    disk_format = checked_format(
         image_meta.get("disk_format", "raw"), f"image {image_meta.get('id')}"
     )
     with open_volume(root, volume_id) as volume_fd, TempFile(root, "image") as tmp:

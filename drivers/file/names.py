@@ -91,9 +91,11 @@ def check_component(name: str) -> str:
     return name
 
 
-def reference_name(existing_ref: Any) -> str:
-    """The file name a manage reference names; it must be a plain, visible
-    file name (no '/', no '..', not hidden)."""
+def reference_name(
+    existing_ref: Any, what: str = "file", forbidden: str = "/\0"
+) -> str:
+    """The name a manage reference names; it must be one plain, visible
+    name of a ``what`` (none of ``forbidden``, no '..', not hidden)."""
 
     def invalid(reason: str) -> exception.ManageExistingInvalidReference:
         return exception.ManageExistingInvalidReference(
@@ -104,11 +106,12 @@ def reference_name(existing_ref: Any) -> str:
         raise invalid("the reference is not a dictionary")
     name = existing_ref.get("source-name")
     if name is None:
-        raise invalid("the file driver needs 'source-name', a file name in the pool")
+        raise invalid(f"the reference needs 'source-name', a {what} name")
     if not isinstance(name, str) or not name:
         raise invalid("'source-name' must be a non-empty string")
-    if "/" in name or "\0" in name or name.startswith("."):
+    if any(c in name for c in forbidden) or name.startswith("."):
+        shown = ", ".join(repr(c) for c in forbidden if c.isprintable())
         raise invalid(
-            f"{name!r} is not a plain file name (no '/', no '..', not hidden)"
+            f"{name!r} is not a plain {what} name (no {shown}, no '..', not hidden)"
         )
     return name

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from oslo_config import cfg
 
+from .tools import limit_opts
+
 __all__ = ["file_opts", "list_opts"]
 
 file_opts: list[cfg.Opt] = [
@@ -73,21 +75,7 @@ file_opts: list[cfg.Opt] = [
         help="Seconds a qemu-img conversion between an image and a volume "
         "may run before it is stopped and the operation fails.",
     ),
-    cfg.IntOpt(
-        "qemu_img_memory_limit_mb",
-        default=1024,
-        min=64,
-        help="Address space, in MiB, qemu-img may use (prlimit --as) when it "
-        "reads or converts an image: a crafted image cannot exhaust the "
-        "host's memory. Cinder's limit for qemu-img is 1 GiB as well.",
-    ),
-    cfg.IntOpt(
-        "qemu_img_info_cpu_limit",
-        default=30,
-        min=1,
-        help="Seconds of CPU time qemu-img may use (prlimit --cpu) to read an "
-        "image's header before it is killed and the image refused.",
-    ),
+    *limit_opts,
 ]
 
 

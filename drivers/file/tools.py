@@ -18,6 +18,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from oslo_config import cfg
+
 from volworker import exception
 
 __all__ = [
@@ -25,6 +27,7 @@ __all__ = [
     "QEMU_NBD",
     "Limits",
     "fd_path",
+    "limit_opts",
     "missing_tools",
     "qemu_img_info",
     "run",
@@ -40,6 +43,27 @@ INFO_TIMEOUT = 60
 MiB = 1024 * 1024
 
 
+#: What qemu-img may use on a tenant's image; options of every driver that
+#: runs qemu-img on one (file, rbd).
+limit_opts: list[cfg.Opt] = [
+    cfg.IntOpt(
+        "qemu_img_memory_limit_mb",
+        default=1024,
+        min=64,
+        help="Address space, in MiB, qemu-img may use (prlimit --as) when it "
+        "reads or converts an image: a crafted image cannot exhaust the "
+        "host's memory. Cinder's limit for qemu-img is 1 GiB as well.",
+    ),
+    cfg.IntOpt(
+        "qemu_img_info_cpu_limit",
+        default=30,
+        min=1,
+        help="Seconds of CPU time qemu-img may use (prlimit --cpu) to read an "
+        "image's header before it is killed and the image refused.",
+    ),
+]
+
+
 @dataclass(frozen=True)
 class Limits:
     """Resource ceilings for a tool run on a tenant's data."""
@@ -51,6 +75,14 @@ class Limits:
         """These limits without the CPU ceiling: for work (a conversion) whose
         CPU time grows with the data, and which has a timeout instead."""
         return Limits(self.memory_mb)
+
+    @classmethod
+    def of(cls, configuration: Any) -> Limits:
+        """The limits a backend's section sets (:data:`limit_opts`)."""
+        return cls(
+            configuration.qemu_img_memory_limit_mb,
+            configuration.qemu_img_info_cpu_limit,
+        )
 
     def prefix(self) -> list[str]:
         """``prlimit`` and its arguments, to put before the command."""

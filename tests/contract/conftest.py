@@ -13,11 +13,17 @@ import pytest
 from tests.contract.harness import DriverHarness
 from tests.contract.harness_fake import FakeHarness
 from tests.contract.harness_file import FileHarness, XfsFileHarness
+from tests.contract.harness_rbd import RbdHarness
 from tests.contract.xfs import xfs_mount  # noqa: F401 - a fixture for file-xfs
 from volworker.driver import Feature, VolumeDriver
 from volworker.objects import Snapshot, Volume
 
-HARNESSES: list[DriverHarness] = [FakeHarness(), FileHarness(), XfsFileHarness()]
+HARNESSES: list[DriverHarness] = [
+    FakeHarness(),
+    FileHarness(),
+    XfsFileHarness(),
+    RbdHarness(),
+]
 
 GiB = 1024**3
 
@@ -110,6 +116,7 @@ def backend(harness: DriverHarness, tmp_path: pathlib.Path) -> Iterator[Backend]
 
 @pytest.fixture
 def data_backend(backend: Backend) -> Backend:
-    """A backend whose exports carry data an NBD client can read and write."""
+    """A backend whose connections carry data a client (qemu over NBD or
+    RBD) can read and write."""
     backend.require(Feature.DATA_PATH)
     return backend

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pathlib
 
-from tests.contract import nbdclient
+from tests.contract import blockclient
 from tests.contract.conftest import Backend
 from volworker.context import RequestContext
 from volworker.objects import Attachment
@@ -66,7 +66,7 @@ def test_ensure_export_restores_after_restart(
     attachment = Attachment("a1", volume.id, connector, info)
     restarted.ensure_export(RequestContext(), volume.replace(attachments=[attachment]))
     assert restarted.initialize_connection(volume, connector) == info
-    if info["driver_volume_type"] == "nbd":
-        assert nbdclient.size(info) == volume.size * GiB
+    if info["driver_volume_type"] in blockclient.PROTOCOLS:
+        assert blockclient.size(info) == volume.size * GiB
     restarted.terminate_connection(volume, connector)
     backend.attached.clear()

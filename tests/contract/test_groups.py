@@ -12,7 +12,7 @@ import uuid
 
 import pytest
 
-from tests.contract import nbdclient
+from tests.contract import blockclient
 from tests.contract.conftest import Backend, apply
 from volworker import exception
 from volworker.context import RequestContext
@@ -97,13 +97,13 @@ def test_group_snapshot_then_a_group_from_it_and_from_the_group(
     b, ctx = data_backend, RequestContext()
     members = [b.create() for _ in range(3)]
     for pattern, volume in enumerate(members, start=0x61):
-        nbdclient.write(b.attach(volume), 0, MiB, pattern)
+        blockclient.write(b.attach(volume), 0, MiB, pattern)
         b.detach(volume)
     group = _group(b, members)
     group_snapshot, snapshots = _take(methods, group)
     # The members go on changing; the snapshot keeps its moment.
     for volume in members:
-        nbdclient.write(b.attach(volume), 0, MiB, 0x7F)
+        blockclient.write(b.attach(volume), 0, MiB, 0x7F)
         b.detach(volume)
 
     restored = [b.volume(snapshot_id=s.id) for s in snapshots]
@@ -112,14 +112,14 @@ def test_group_snapshot_then_a_group_from_it_and_from_the_group(
         ctx, target, restored, group_snapshot=group_snapshot, snapshots=snapshots
     )
     for pattern, volume in enumerate(restored, start=0x61):
-        assert nbdclient.holds(b.attach(volume), 0, MiB, pattern)
+        assert blockclient.holds(b.attach(volume), 0, MiB, pattern)
 
     clones = [b.volume(source_volid=v.id) for v in members]
     methods.create_group_from_src(
         ctx, _group(b, clones), clones, source_group=group, source_vols=members
     )
     for volume in clones:
-        assert nbdclient.holds(b.attach(volume), 0, MiB, 0x7F)
+        assert blockclient.holds(b.attach(volume), 0, MiB, 0x7F)
     methods.delete_group_snapshot(ctx, group_snapshot, snapshots)
     left = b.harness.backend_objects(b.driver)
     assert not {s.name for s in snapshots} & left

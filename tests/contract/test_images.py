@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from tests.contract import nbdclient
+from tests.contract import blockclient
 from tests.contract.conftest import Backend, apply
 from volworker import exception
 from volworker.context import RequestContext
@@ -73,9 +73,9 @@ def test_copy_image_to_volume(
     volume = apply(volume, update)
     if backend.driver.supports(Feature.DATA_PATH):
         info = backend.attach(volume)
-        assert nbdclient.holds(info, 3 * MiB, MiB, 0x5A)
-        assert nbdclient.holds(info, 0, 3 * MiB, 0)
-        assert nbdclient.size(info) == volume.size * 1024**3
+        assert blockclient.holds(info, 3 * MiB, MiB, 0x5A)
+        assert blockclient.holds(info, 0, 3 * MiB, 0)
+        assert blockclient.size(info) == volume.size * 1024**3
 
 
 @pytest.mark.parametrize("disk_format", ["raw", "qcow2"])
@@ -84,7 +84,7 @@ def test_copy_volume_to_image(
 ) -> None:
     backend = data_backend
     volume = backend.create(size=1)
-    nbdclient.write(backend.attach(volume), 3 * MiB, MiB, 0x5A)
+    blockclient.write(backend.attach(volume), 3 * MiB, MiB, 0x5A)
     backend.detach(volume)
     image_id = str(uuid.uuid4())
     meta = {"id": image_id, "disk_format": disk_format, "name": "contract"}

@@ -15,7 +15,7 @@ from tests.deploy.conftest import ROOT
 
 SAMPLE = ROOT / "etc" / "volworker" / "volworker.conf.sample"
 BACKEND_DEFAULTS = "backend_defaults"
-_SAMPLE_OPTION = re.compile(r"^#([a-z0-9_]+) = ", re.MULTILINE)
+_SAMPLE_OPTION = re.compile(r"^#([a-z0-9_]+) =(?: |$)", re.MULTILINE)
 
 
 def known_options() -> dict[str, set[str]]:

@@ -30,7 +30,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from tests.faults.audit import FINISHED, Findings, wait_quiet
+from tests.faults.audit import FINISHED, Findings, Journal, wait_quiet
 from tests.faults.data import DataCheck
 from tests.faults.effects import audit_effects
 from tests.faults.heard import audit_notifications
@@ -79,6 +79,11 @@ class KillRounds:
     pool: pathlib.Path | None = None
     effects_log: pathlib.Path | None = None
     data: DataCheck | None = None
+    #: the backend's own audit where there is no pool directory (rbd): the
+    #: journal in, what does not match out
+    check: Callable[[Journal], list[str]] | None = None
+    #: how long a restart may take to READY=1
+    ready_timeout: float = 30
     casts: list[Op] = field(default_factory=list)
     #: request id -> how many kills found it unfinished
     in_flight: Counter[str] = field(default_factory=Counter)
@@ -154,7 +159,7 @@ class KillRounds:
 
     def _restart(self) -> dt.datetime:
         since = dt.datetime.now(dt.UTC)
-        self.worker.start().wait_ready()
+        self.worker.start().wait_ready(self.ready_timeout)
         return since
 
     def run(self, number: int, operations: int) -> Findings:
@@ -207,6 +212,8 @@ class KillRounds:
             self.tally,
         )
         more = audit_notifications(self.events, sender.casts, self._rows(), since)
+        if self.check is not None:
+            more.mismatched += self.check(journal_of(self.worker))
         more.failed += sender.failures
         if self.data is not None:
             checked, more.data = self.data.read_back()

@@ -29,7 +29,7 @@ backend_opts: list[cfg.Opt] = [
         "volume_driver",
         default="file",
         help="The driver of this backend: a short name registered under the "
-        "volworker.volume_drivers entry points (file, fake) or the import "
+        "volworker.volume_drivers entry points (file, rbd, fake) or the import "
         "path of a driver class (package.module:Class).",
     ),
     cfg.StrOpt(

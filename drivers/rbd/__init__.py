@@ -1,0 +1,2 @@
+"""The rbd driver: volumes as Ceph RBD images, attached by the clients' own
+librbd (Nova, os-brick, qemu)."""
