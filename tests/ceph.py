@@ -94,6 +94,21 @@ class CephCluster:
         finally:
             client.shutdown()
 
+    def blocklist(self) -> str:
+        """The cluster's blocklist (``ceph osd blocklist ls``), as JSON text."""
+        import rados
+
+        client = rados.Rados(conffile=str(self.conf), rados_id="admin")
+        client.connect(timeout=30)
+        try:
+            ret, out, err = client.mon_command(
+                '{"prefix": "osd blocklist ls", "format": "json"}', b""
+            )
+        finally:
+            client.shutdown()
+        assert ret == 0, err
+        return bytes(out).decode()
+
 
 class CephUnavailable(Exception):
     """scripts/ceph could not start a cluster; the message says why."""

@@ -206,7 +206,11 @@ class Backend:
         await self._blocking(queues.settle, conf, shared.transport)
         await self._blocking(server.open)
         driver = loader.load_driver(
-            conf, self.name, host=conf.host, state_path=conf.state_path
+            conf,
+            self.name,
+            host=conf.host,
+            state_path=conf.state_path,
+            incarnation=shared.incarnation,
         )
         self.driver = driver
         systemd.notify(f"STATUS=Setting up backend {self.name}")
@@ -230,7 +234,7 @@ class Backend:
         )
         self.publisher = publisher
         await publisher.first_report()
-        owner = f"{self.host}/{shared.incarnation}"
+        owner = driver.configuration.instance
         watch = None
         if self.cluster:
             watch = Watch(

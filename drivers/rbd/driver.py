@@ -26,7 +26,7 @@ from . import capacity, connections, names, qemu
 from .base import backend_call, gib, multiattach
 from .cluster import Cluster, Settings
 from .collect import Collector
-from .fence import fence_previous_instance
+from .fence import fence_member, fence_previous_instance
 from .images import Images, order_of
 from .manage import ManageMethods
 from .store import Store
@@ -92,7 +92,9 @@ class RBDDriver(ManageMethods):
         except self.images.lib.PermissionError:
             return [f"{entity} may not list the images of pool {pool}"]
         try:
-            fence_previous_instance(self.cluster, self.configuration.host)
+            fence_previous_instance(
+                self.cluster, self.configuration.host, self.configuration.instance
+            )
             self.collector.pending()
         except self.images.lib.PermissionError:
             return [f"{entity} may not write to pool {pool} (caps: profile rbd)"]
@@ -252,6 +254,14 @@ class RBDDriver(ManageMethods):
         return connections.connection_info(
             self.cluster, name, volume_id, self.configuration.rbd_secret_uuid
         )
+
+    def exports_survive_worker(self) -> bool:
+        # clients reach Ceph directly; no worker is on the data path
+        return True
+
+    @backend_call
+    def fence_member(self, instance: str) -> None:
+        fence_member(self.cluster, instance)
 
     @backend_call
     def terminate_connection(

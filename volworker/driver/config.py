@@ -85,16 +85,25 @@ class BackendConfig:
 
     Options of the backend's section read as attributes
     (``configuration.file_pools``); ``backend`` is the section name, ``host``
-    the service host ``"<host>@<backend>"`` and ``state_dir`` a directory the
-    driver may keep its own runtime files in.
+    the service host ``"<host>@<backend>"``, ``instance`` this run of the
+    worker as the journal and the cluster name it
+    (``"<host>@<backend>/<incarnation>"``, see ``VolumeDriver.fence_member``)
+    and ``state_dir`` a directory the driver may keep its own runtime files in.
     """
 
     def __init__(
-        self, conf: cfg.ConfigOpts, backend: str, *, host: str, state_path: str
+        self,
+        conf: cfg.ConfigOpts,
+        backend: str,
+        *,
+        host: str,
+        state_path: str,
+        incarnation: str = "-",
     ) -> None:
         self._group = conf[backend]
         self.backend = backend
         self.host = f"{host}@{backend}"
+        self.instance = f"{self.host}/{incarnation}"
         self.state_dir = os.path.join(state_path, backend)
 
     @property

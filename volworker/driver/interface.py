@@ -293,6 +293,18 @@ class VolumeDriver(abc.ABC):
         """
         return False
 
+    def fence_member(self, instance: str) -> None:  # noqa: B027 - optional hook
+        """Make sure nothing a dead member of this worker's cluster still
+        had in flight can reach the backend any more; called before this
+        worker redoes the work that ``instance`` (``"<host>@<backend>/
+        <incarnation>"``, as ``configuration.instance`` names a worker) left
+        unfinished. A driver whose backend a member can still write to after
+        the cluster gave it up (a network client of shared storage) fences
+        it here; an error leaves the work with the dead member, to be taken
+        over at the next look. The default does nothing: the journal already
+        refuses whatever the dead member would still record.
+        """
+
     @abc.abstractmethod
     def terminate_connection(
         self, volume: Volume, connector: dict[str, Any] | None, **kwargs: Any

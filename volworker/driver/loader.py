@@ -53,13 +53,20 @@ def resolve_driver_class(name: str) -> type[VolumeDriver]:
 
 
 def load_driver(
-    conf: cfg.ConfigOpts, backend: str, *, host: str, state_path: str
+    conf: cfg.ConfigOpts,
+    backend: str,
+    *,
+    host: str,
+    state_path: str,
+    incarnation: str = "-",
 ) -> VolumeDriver:
     """Register ``backend``'s options and build its driver (no setup yet)."""
     register_backend(conf, backend)
     driver_cls = resolve_driver_class(conf[backend].volume_driver)
     register_backend(conf, backend, driver_cls.get_driver_options())
-    configuration = BackendConfig(conf, backend, host=host, state_path=state_path)
+    configuration = BackendConfig(
+        conf, backend, host=host, state_path=state_path, incarnation=incarnation
+    )
     LOG.info(
         "Backend %s: driver %s %s", backend, driver_cls.__name__, driver_cls.VERSION
     )

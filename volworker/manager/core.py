@@ -385,7 +385,10 @@ class Manager:
     async def take_over(self, owner: str) -> None:
         """Take over what a dead member ``owner`` left: its unfinished
         operations (redone or undone as after a restart, in journal order)
-        and its attachments (``moved``)."""
+        and its attachments (``moved``). The driver fences the dead member
+        first (``fence_member``); when it cannot, nothing is taken over."""
+        driver = self.runtime.driver
+        await self.runtime.call(f"take over {owner}", driver.fence_member, owner)
         resumed = await recovery.take_over(self.runtime, owner)
         await self.resume(resumed)
         moved_count = await moved.take_over_attachments(

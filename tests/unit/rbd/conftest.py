@@ -78,15 +78,23 @@ def pool(ceph_cluster: CephCluster) -> Iterator[Pool]:
 def build(
     ceph_cluster: CephCluster, tmp_path: pathlib.Path, pool: Pool
 ) -> Iterator[Build]:
-    """Make an rbd driver on the test pool: ``build(setup=True, **options)``."""
+    """Make an rbd driver on the test pool: ``build(setup=True, **options)``;
+    ``host`` and ``incarnation`` name the worker it is in."""
     built: list[RBDDriver] = []
 
-    def _build(setup: bool = True, **options: Any) -> RBDDriver:
+    def _build(
+        setup: bool = True,
+        *,
+        host: str | None = None,
+        incarnation: str = "-",
+        **options: Any,
+    ) -> RBDDriver:
         settings = ceph_cluster.backend(**options)
         del settings["volume_driver"]
         config = make_config(tmp_path, "rbd1", RBDDriver, **settings)
         # a host of its own: a driver fences the previous instance of its host
-        config.host = f"test-{uuid.uuid4().hex[:8]}@rbd1"
+        config.host = host or f"test-{uuid.uuid4().hex[:8]}@rbd1"
+        config.instance = f"{config.host}/{incarnation}"
         driver = RBDDriver(config)
         built.append(driver)
         if setup:
