@@ -25,13 +25,17 @@ from volworker.capabilities import Publisher
 from volworker.context import RequestContext
 from volworker.coordination import Coordination
 from volworker.driver import VolumeDriver, loader
+from volworker.health import Health
 from volworker.image import ImageService
 from volworker.manager.core import Manager
 from volworker.manager.runtime import Runtime
 from volworker.manager.takeover import Watch
+from volworker.metrics.live import Source
+from volworker.metrics.process import Metrics
+from volworker.metrics.recorder import Recorder
 from volworker.notify import Notifications
 from volworker.rpc.dispatcher import Dispatcher
-from volworker.rpc.endpoint import Endpoint
+from volworker.rpc.endpoint import METHODS, Endpoint
 from volworker.rpc.server import RequestServer
 from volworker.rpc.validate import BackendIdentity
 from volworker.senders import Senders
@@ -103,6 +107,8 @@ class Shared:
         senders: Senders,
         executor: concurrent.futures.ThreadPoolExecutor,
         image_service: ImageService,
+        health: Health,
+        metrics: Metrics,
     ) -> None:
         self.conf = conf
         self.incarnation = incarnation
@@ -113,6 +119,8 @@ class Shared:
         self.senders = senders
         self.executor = executor
         self.image_service = image_service
+        self.health = health
+        self.metrics = metrics
 
 
 class Backend:
@@ -130,6 +138,7 @@ class Backend:
         self.manager: Manager | None = None
         self.server: RequestServer | None = None
         self.publisher: Publisher | None = None
+        self.metrics: Recorder = shared.metrics.recorder(name, METHODS)
 
     async def _blocking(self, fn: Any, *args: Any) -> Any:
         loop = asyncio.get_running_loop()
@@ -168,6 +177,7 @@ class Backend:
         )
         async for attempt in retrying:
             with attempt:
+                self.metrics.setup_attempt()
                 await self._blocking(self._setup_driver, driver)
 
     async def start(self) -> None:
@@ -204,6 +214,7 @@ class Backend:
             senders=shared.senders,
             transport=shared.transport,
             on_report=functools.partial(self._on_report, endpoint),
+            metrics=self.metrics,
         )
         self.publisher = publisher
         await publisher.first_report()
@@ -233,6 +244,7 @@ class Backend:
             executor=shared.executor,
             capabilities=publisher,
             cluster=None if watch is None else watch.view,
+            metrics=self.metrics,
         )
         manager = Manager(
             runtime,
@@ -253,17 +265,46 @@ class Backend:
                 "Backend %s: %d journaled operation(s) to finish", self.name, recovered
             )
         dispatcher = Dispatcher(
-            endpoint, manager.submit, manager.reject, shared.senders
+            endpoint, manager.submit, manager.reject, shared.senders, self.metrics
         )
         await self._blocking(server.start, dispatcher)
         await publisher.start()
         manager.watch_cluster()
+        self._watch(driver, manager, publisher, server)
         LOG.info(
             "Backend %s ready: driver %s %s, pools %s",
             self.name,
             type(driver).__name__,
             driver.VERSION,
             ", ".join(endpoint.ident.pools),
+        )
+
+    def _watch(
+        self,
+        driver: VolumeDriver,
+        manager: Manager,
+        publisher: Publisher,
+        server: RequestServer,
+    ) -> None:
+        """Count the backend in for /healthz, the watchdog and the metrics."""
+        shared = self.shared
+        shared.health.watch(
+            self.name,
+            consuming=server.consuming,
+            failed_rounds=lambda: publisher.failed_rounds,
+        )
+        self.metrics.describe_driver(type(driver).__name__, driver.VERSION)
+        shared.metrics.watch(
+            Source(
+                backend=self.name,
+                ordering=manager.ordering,
+                store=shared.store,
+                service=self.service,
+                owner=manager.runtime.owner,
+                capabilities=publisher.latest,
+                recorder=self.metrics,
+                report_interval=float(shared.conf.backend_stats_polling_interval),
+            )
         )
 
     def _on_report(self, endpoint: Endpoint, capabilities: dict[str, Any]) -> None:

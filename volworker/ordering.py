@@ -11,6 +11,7 @@ never wait for each other.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
 from collections.abc import Iterable
 from types import TracebackType
@@ -27,10 +28,17 @@ class Ticket:
         self._turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._slot = False
         self._released = False
+        #: when it took its place (time.monotonic()), for the metrics
+        self.since = time.monotonic()
 
     @property
     def first_in_line(self) -> bool:
         return self._turn.done()
+
+    @property
+    def running(self) -> bool:
+        """Whether its turn came and it holds a slot."""
+        return self._slot
 
     async def __aenter__(self) -> Ticket:
         """Wait for this ticket's turn on every volume, then for a slot."""
@@ -67,6 +75,10 @@ class Ordering:
     def __len__(self) -> int:
         """How many volumes have operations waiting or running."""
         return len(self._lines)
+
+    def tickets(self) -> set[Ticket]:
+        """Every ticket in line, waiting or running."""
+        return {ticket for line in self._lines.values() for ticket in line}
 
     def enqueue(self, keys: Iterable[str]) -> Ticket:
         """Take a place in line for ``keys``; call in arrival order."""

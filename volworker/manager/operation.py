@@ -200,6 +200,7 @@ class Operation:
     ) -> dict[str, Any] | None:
         """Close the operation: the object's final fields, then ``.end``."""
         record = await self._close(fields=fields, delete=delete)
+        self.runtime.metrics.operation(self.request.action, "done", self.started)
         if record is not None:
             self._notify("end", record)
         LOG.info(
@@ -215,6 +216,7 @@ class Operation:
         """Close an operation a restart interrupted, undone: the object gets
         ``fields`` and an ``.error`` notification says what happened."""
         record = await self._close(fields=fields, state="rolled_back", error=reason)
+        self.runtime.metrics.operation(self.request.action, "rolled_back", self.started)
         payload = dict(record or {"id": self.resource_id})
         payload["error"] = reason
         self._notify("error", payload)
@@ -250,6 +252,8 @@ class Operation:
             if not status.startswith("error"):
                 fields["error"] = None
         record = await self._close(fields=fields, state="failed", error=message)
+        outcome = "refused" if refused else "failed"
+        self.runtime.metrics.operation(self.request.action, outcome, self.started)
         payload = dict(record or {"id": self.resource_id})
         payload["error"] = message
         self._notify("error", payload)

@@ -84,6 +84,11 @@ class RequestServer:
                     # the queue at the next connection.
                     LOG.exception("Dispatching %s failed", delivery.unique_id)
 
+    def consuming(self) -> bool:
+        """Whether the intake thread takes requests (for /healthz)."""
+        thread = self._thread
+        return thread is not None and thread.is_alive() and not self._stopping.is_set()
+
     def stop(self) -> None:
         """Stop taking requests; those not yet handed over stay queued."""
         if self._listener is None or self._stopping.is_set():
