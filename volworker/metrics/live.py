@@ -27,7 +27,7 @@ from volworker.metrics.recorder import Recorder
 from volworker.state import figures
 from volworker.state.store import Store
 
-__all__ = ["Live", "Source"]
+__all__ = ["Live", "Source", "families"]
 
 LOG = logging.getLogger(__name__)
 
@@ -77,7 +77,8 @@ def _gauge(name: str, doc: str, labels: Iterable[str] = ()) -> GaugeMetricFamily
     return GaugeMetricFamily(name, doc, labels=["backend", *labels])
 
 
-def _families() -> dict[str, GaugeMetricFamily]:
+def families() -> dict[str, GaugeMetricFamily]:
+    """The scrape-time families, empty, by short name."""
     return {
         "waiting": _gauge(
             "volworker_operations_waiting",
@@ -156,10 +157,10 @@ class Live(Collector):
     def describe(self) -> Iterator[Metric]:
         # Without this, registering would scrape once to learn the names,
         # and on the loop's own thread the scrape would wait for itself.
-        yield from _families().values()
+        yield from families().values()
 
     def collect(self) -> Iterator[Metric]:
-        found = _families()
+        found = families()
         sources = list(self._sources.values())
         journals = {s.backend: self._journal(s) for s in sources}
         verdict, loads = self._on_loop(sources)
