@@ -208,7 +208,7 @@ def test_a_scrape_under_load_agrees_with_what_was_sent(
     )
     assert found.value("volworker_pool_total_capacity_bytes", **pool) == 1000 * GIB
     assert found.value("volworker_capability_reports_total") >= 2
-    assert found.value("volworker_capability_report_age_seconds") < 5
+    assert found.value("volworker_capability_report_age_seconds") < 10
     assert len(reports.all()) >= 2
     assert worker.stop() == 0
 
