@@ -4,7 +4,9 @@ worker, and each alert fires when it should (promtool's rule tests)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
 import pathlib
 import re
 import socket
@@ -15,11 +17,13 @@ import urllib.request
 import uuid
 from collections.abc import Iterator
 from typing import Any
+from xml.etree import ElementTree
 
 import pytest
 import yaml
 
 from tests.conftest import require_service
+from tests.deploy import dashboard_svg
 from tests.deploy.conftest import ROOT, require_tool
 from tests.functional.test_capabilities import Reports
 from volworker import exception
@@ -44,7 +48,7 @@ KEYWORDS = {
     "nan",
 }
 #: Grafana's variables, as a query would have them filled in.
-VARIABLES = {"$__rate_interval": "30s", "$instance": ".*", "$backend": ".*"}
+VARIABLES = {"$__rate_interval": "10s", "$instance": ".*", "$backend": ".*"}
 
 
 def _metric_names(expr: str) -> set[str]:
@@ -114,8 +118,32 @@ def test_alert_rules_fire_when_they_should() -> None:
         assert f"alertname: {name}" in ALERT_TESTS.read_text(), f"{name} untested"
 
 
+@dataclasses.dataclass
+class Live:
+    url: str
+    worker: Worker
+    api: VolumeAPI
+
+    def load(self, bursts: int = 3, creates: int = 150) -> None:
+        """Bursts of creates that make a backlog, a few failing extends
+        (2%: under the error-rate alert) and calls, a few seconds apart."""
+        server = self.worker.server("b1")
+        for _ in range(bursts):
+            volumes = [
+                {"id": str(uuid.uuid4()), "size": 1, "host": server}
+                for _ in range(creates)
+            ]
+            for volume in volumes:
+                self.api.create_volume(volume)
+            for volume in volumes[:3]:
+                self.api.extend_volume(volume, 2)
+            for volume in volumes[:20]:
+                self.api.get_volume(server, volume["id"])
+            time.sleep(5)
+
+
 @pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Worker]]:
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     """A worker that has done a bit of everything: created, answered,
     refused, attached, reported to a scheduler."""
     require_service("rabbitmq", 5672)
@@ -123,8 +151,18 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Worker
     reports = Reports(scheduler)
     worker = Worker(
         tmp_path_factory.mktemp("dashboard"),
-        {"b1": {"volume_driver": "fake"}},
-        defaults={"scheduler_topic": scheduler, "backend_stats_polling_interval": 2},
+        {
+            "b1": {
+                "volume_driver": "fake",
+                "fake_method_latency": "create_volume:0.05",
+                "fake_failures": "extend_volume:VolumeBackendAPIException",
+            }
+        },
+        defaults={
+            "scheduler_topic": scheduler,
+            "backend_stats_polling_interval": 2,
+            "max_concurrent_operations": 4,
+        },
         extra={"metrics": {"listen": "127.0.0.1:0"}},
     )
     api = VolumeAPI.from_url(RABBIT_URL, topic=worker.topic, timeout=30)
@@ -142,21 +180,26 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Worker
             api.get_volume(server, str(uuid.uuid4()))
         api.initialize_connection(volume, {"host": "node-1"})
         reports.wait_report()
-        yield metrics_url(worker), worker
+        yield Live(metrics_url(worker), worker, api)
     finally:
         api.close()
         reports.close()
         worker.close()
 
 
-def test_every_metric_queried_is_exported(live: tuple[str, Worker]) -> None:
-    url, _ = live
-    exported = scrape(url).names()
+def test_every_metric_queried_is_exported(live: Live) -> None:
+    exported = scrape(live.url).names()
     queried = set(variable_metrics())
     for expr in dashboard_queries() + alert_queries():
         queried |= _metric_names(expr)
     assert {"volworker_operations_total", "volworker_backend_ready"} <= queried
     assert sorted(queried - exported) == []
+
+
+def _filled(expr: str) -> str:
+    for name, value in VARIABLES.items():
+        expr = expr.replace(name, value)
+    return expr
 
 
 def _free_port() -> int:
@@ -208,9 +251,22 @@ class Prometheus:
         return answer["data"]
 
     def query(self, expr: str) -> list[dict[str, Any]]:
-        for name, value in VARIABLES.items():
-            expr = expr.replace(name, value)
-        return list(self.api("query", query=expr)["result"])
+        return list(self.api("query", query=_filled(expr))["result"])
+
+    def query_range(
+        self, expr: str, span: tuple[float, float]
+    ) -> list[tuple[dict[str, str], list[tuple[float, float]]]]:
+        data = self.api(
+            "query_range",
+            query=_filled(expr),
+            start=str(span[0]),
+            end=str(span[1]),
+            step="1s",
+        )
+        return [
+            (found["metric"], [(float(t), float(v)) for t, v in found["values"]])
+            for found in data["result"]
+        ]
 
     def wait_scrapes(self, count: int, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
@@ -231,18 +287,18 @@ class Prometheus:
 
 
 def test_queries_run_in_prometheus_against_the_worker(
-    tmp_path: pathlib.Path, live: tuple[str, Worker]
+    tmp_path: pathlib.Path, live: Live
 ) -> None:
-    url, _ = live
-    prometheus = Prometheus(tmp_path, url.removeprefix("http://"))
+    prometheus = Prometheus(tmp_path, live.url.removeprefix("http://"))
     try:
         prometheus.wait_scrapes(4)
+        began = time.time()
+        live.load()
+        span = (began - 5, time.time())
         for expr in dashboard_queries() + alert_queries():
             prometheus.query(expr)  # parses and runs
-        assert (
-            prometheus.query('volworker_backend_ready{backend="b1"}')[0]["value"][1]
-            == "1"
-        )
+        ready = prometheus.query('volworker_backend_ready{backend="b1"}')
+        assert ready[0]["value"][1] == "1"
         panel = "rate(volworker_operations_total"
         done = prometheus.query(next(q for q in dashboard_queries() if panel in q))
         assert {r["metric"]["action"] for r in done} >= {"create_volume"}
@@ -252,5 +308,22 @@ def test_queries_run_in_prometheus_against_the_worker(
         rules = prometheus.api("rules")["groups"][0]["rules"]
         assert {r["health"] for r in rules} == {"ok"}, rules
         assert {r["state"] for r in rules} == {"inactive"}  # nothing to alert
+        _draw(tmp_path, lambda expr: prometheus.query_range(expr, span), span)
     finally:
         prometheus.close()
+
+
+def _draw(tmp_path: pathlib.Path, query_range: Any, span: tuple[float, float]) -> None:
+    """The dashboard as the README shows it; VOLWORKER_DASHBOARD_SVG=path
+    keeps a copy there (docs/dashboard.svg)."""
+    dashboard = json.loads(DASHBOARD.read_text())
+    svg = dashboard_svg.render(dashboard, query_range, span)
+    drawn = ElementTree.fromstring(svg)
+    groups = drawn.findall("{http://www.w3.org/2000/svg}g")
+    assert len(groups) == len([p for p in dashboard["panels"] if p["type"] != "row"])
+    lines = drawn.findall(".//{http://www.w3.org/2000/svg}polyline")
+    assert len(lines) >= 10  # most panels have data
+    (tmp_path / "dashboard.svg").write_text(svg)
+    keep = os.environ.get("VOLWORKER_DASHBOARD_SVG")
+    if keep:
+        pathlib.Path(keep).write_text(svg)
