@@ -34,15 +34,8 @@ LOG = logging.getLogger(__name__)
 GIB = 1024**3
 
 
-class _Ticket(Protocol):
-    since: float
-
-    @property
-    def running(self) -> bool: ...
-
-
 class _Line(Protocol):
-    def tickets(self) -> Iterable[_Ticket]: ...
+    def load(self) -> tuple[int, int, float | None]: ...
 
 
 @dataclass(frozen=True)
@@ -61,16 +54,8 @@ class Source:
 
 def _load(ordering: _Line) -> tuple[int, int, float]:
     """Waiting, running, and the oldest waiting one's age (0 if none)."""
-    now = time.monotonic()
-    waiting = running = 0
-    oldest = now
-    for ticket in ordering.tickets():
-        if ticket.running:
-            running += 1
-        else:
-            waiting += 1
-            oldest = min(oldest, ticket.since)
-    return waiting, running, now - oldest
+    waiting, running, since = ordering.load()
+    return waiting, running, 0.0 if since is None else time.monotonic() - since
 
 
 def _gauge(name: str, doc: str, labels: Iterable[str] = ()) -> GaugeMetricFamily:
@@ -217,6 +202,7 @@ class Live(Collector):
         try:
             counts = pending.result(self._timeout)
         except Exception as exc:
+            pending.cancel()  # the store skips it if it has not begun
             LOG.warning("Metrics: the journal of %s did not answer: %s", name, exc)
             return
         for state in ("accepted", "running"):

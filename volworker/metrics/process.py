@@ -15,7 +15,7 @@ from volworker.health import Health
 from volworker.metrics import families
 from volworker.metrics.http import Endpoint, parse_address
 from volworker.metrics.live import Live, Source
-from volworker.metrics.recorder import BackendMetrics, Recorder
+from volworker.metrics.recorder import OFF, BackendMetrics, Recorder
 
 __all__ = ["Metrics"]
 
@@ -37,13 +37,9 @@ class Metrics:
         """Raises ValueError when ``[metrics] listen`` is not host:port."""
         return cls(conf.metrics.listen, health)
 
-    @property
-    def url(self) -> str | None:
-        return None if self._endpoint is None else self._endpoint.url
-
     def recorder(self, backend: str, methods: Collection[str] = ()) -> Recorder:
         """What ``backend`` counts with; ``methods`` are the contract's."""
-        return BackendMetrics(backend, methods) if self.enabled else Recorder()
+        return BackendMetrics(backend, methods) if self.enabled else OFF
 
     def watch(self, source: Source) -> None:
         """Show ``source``'s live figures from now on."""
