@@ -8,7 +8,7 @@ figure is measured side by side with its baseline, in rotating order, over
 ``--repeats`` repeats; the table gives min / median / max and the ratio of
 medians with the range of the per-repeat ratios. Figures:
 
-1. create throughput: volworker vs a bare oslo.messaging server
+1. create throughput: volworker (metrics off, and on) vs a bare oslo.messaging server
 2. get_volume call round trip, p50 and p99, vs a bare oslo.messaging call
 3. start to READY=1, fake and file driver, vs the bare server's start
 4. ordering cost: 1, 8, 64, 1,000 volumes in flight

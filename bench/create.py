@@ -6,7 +6,9 @@ with no notifications at all.
 Each variant drains the same number of casts from a queue filled while it
 was stopped (:mod:`bench.rounds`), counted by its ``volume.create.end``
 notifications (the bare server without notifications: by its own counter),
-in the same repeat, in rotating order. Two ceilings are measured too: the
+in the same repeat, in rotating order; volworker runs both with metrics off
+and with metrics on and scraped every second (:mod:`bench.scraping`), so
+their ratio is what metrics cost. Two ceilings are measured too: the
 sender's rate while it fills a queue, and the collector's rate draining a
 backlog of notifications, to show neither limits the figure.
 """
@@ -34,6 +36,7 @@ from bench.rounds import (
     drain,
     session,
 )
+from bench.scraping import SCRAPE_INTERVAL, scraped
 from bench.summary import ratio, summary
 from volworker.testing.listen import BROKER
 from volworker.testing.worker import Worker
@@ -42,16 +45,26 @@ __all__ = ["collector_ceiling", "run", "send_creates"]
 
 TARGET = 0.9
 VOLWORKER = "volworker (fake)"
+METERED = f"volworker (fake), metrics scraped every {SCRAPE_INTERVAL:g} s"
 BARE = "bare oslo server + notifications"
 BARE_SILENT = "bare oslo server, no notifications"
 
 
-def fake_worker(tmp: pathlib.Path, name: str, **backend: Any) -> Worker:
-    return Worker(tmp, {"fake": {"volume_driver": "fake", **backend}}, name=name)
+def fake_worker(
+    tmp: pathlib.Path, name: str, extra: dict[str, Any] | None = None, **backend: Any
+) -> Worker:
+    return Worker(
+        tmp, {"fake": {"volume_driver": "fake", **backend}}, name=name, extra=extra
+    )
+
+
+def metered_worker(tmp: pathlib.Path, name: str) -> Worker:
+    return fake_worker(tmp, name, extra={"metrics": {"listen": "127.0.0.1:0"}})
 
 
 VARIANTS: dict[str, tuple[Callable[[pathlib.Path, str], Worker], Finish]] = {
     VOLWORKER: (fake_worker, by_notifications("volume.create")),
+    METERED: (metered_worker, by_notifications("volume.create")),
     BARE: (
         lambda tmp, name: BareServer(tmp, name=name),
         by_notifications("volume.create"),
@@ -109,6 +122,8 @@ def _round(
 ) -> dict[str, float]:
     make, finish = VARIANTS[variant]
     with session(make(tmp, name)) as s:
+        if variant == METERED:
+            watch = scraped(s.server)
         done = drain(s, send_creates(casts), finish, watch=watch)
     return {
         "rate": done.rate,
@@ -175,6 +190,22 @@ def _rows(
             ratio=ratio(found[BARE], found[BARE_SILENT]),
         ),
         report.row("1", f"… {BARE_SILENT}", found[BARE_SILENT], "/s"),
+        report.row(
+            "1",
+            f"… metrics on vs off: {METERED}",
+            found[METERED],
+            "/s",
+            vs=f"{VOLWORKER}, metrics off",
+            ratio=ratio(found[METERED], found[VOLWORKER]),
+        ),
+        report.row(
+            "1",
+            f"… metrics on vs off, server CPU per create: {METERED}",
+            cpu[f"server {METERED}"],
+            "ms",
+            vs=f"{VOLWORKER}, metrics off",
+            ratio=ratio(cpu[f"server {METERED}"], cpu[f"server {VOLWORKER}"]),
+        ),
     ]
     for variant in VARIANTS:
         key = f"server {variant}"

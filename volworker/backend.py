@@ -26,16 +26,20 @@ from volworker.capabilities import Publisher
 from volworker.context import RequestContext
 from volworker.coordination import Coordination
 from volworker.driver import VolumeDriver, loader
+from volworker.health import Health
 from volworker.image import ImageService
 from volworker.manager.backlog import default_limit
 from volworker.manager.core import Manager
 from volworker.manager.request import Request
 from volworker.manager.runtime import Runtime
 from volworker.manager.takeover import Watch
+from volworker.metrics.live import Source
+from volworker.metrics.process import Metrics
+from volworker.metrics.recorder import Recorder
 from volworker.notify import Notifications
 from volworker.rpc import queues
 from volworker.rpc.dispatcher import Dispatcher
-from volworker.rpc.endpoint import Endpoint
+from volworker.rpc.endpoint import METHODS, Endpoint
 from volworker.rpc.rpcapi import VolumeAPI
 from volworker.rpc.server import RequestServer
 from volworker.rpc.validate import BackendIdentity
@@ -122,6 +126,8 @@ class Shared:
         senders: Senders,
         executor: concurrent.futures.ThreadPoolExecutor,
         image_service: ImageService,
+        health: Health,
+        metrics: Metrics,
     ) -> None:
         self.conf = conf
         self.incarnation = incarnation
@@ -132,6 +138,8 @@ class Shared:
         self.senders = senders
         self.executor = executor
         self.image_service = image_service
+        self.health = health
+        self.metrics = metrics
 
 
 class Backend:
@@ -149,6 +157,7 @@ class Backend:
         self.manager: Manager | None = None
         self.server: RequestServer | None = None
         self.publisher: Publisher | None = None
+        self.metrics: Recorder = shared.metrics.recorder(name, METHODS)
 
     async def _blocking(self, fn: Any, *args: Any) -> Any:
         loop = asyncio.get_running_loop()
@@ -187,6 +196,7 @@ class Backend:
         )
         async for attempt in retrying:
             with attempt:
+                self.metrics.setup_attempt()
                 await self._blocking(self._setup_driver, driver)
 
     async def start(self) -> None:
@@ -231,6 +241,7 @@ class Backend:
             senders=shared.senders,
             transport=shared.transport,
             on_report=functools.partial(self._on_report, endpoint),
+            metrics=self.metrics,
         )
         self.publisher = publisher
         await publisher.first_report()
@@ -260,6 +271,7 @@ class Backend:
             executor=shared.executor,
             capabilities=publisher,
             cluster=None if watch is None else watch.view,
+            metrics=self.metrics,
         )
         manager = Manager(
             runtime,
@@ -282,11 +294,12 @@ class Backend:
                 "Backend %s: %d journaled operation(s) to finish", self.name, recovered
             )
         dispatcher = Dispatcher(
-            endpoint, manager.submit, manager.reject, shared.senders
+            endpoint, manager.submit, manager.reject, shared.senders, self.metrics
         )
         await self._blocking(server.start, dispatcher, manager.backlog)
         await publisher.start()
         manager.watch_cluster()
+        self._watch(driver, manager, publisher, server)
         LOG.info(
             "Backend %s ready: driver %s %s, pools %s",
             self.name,
@@ -318,6 +331,34 @@ class Backend:
             )
 
         return forward
+
+    def _watch(
+        self,
+        driver: VolumeDriver,
+        manager: Manager,
+        publisher: Publisher,
+        server: RequestServer,
+    ) -> None:
+        """Count the backend in for /healthz, the watchdog and the metrics."""
+        shared = self.shared
+        shared.health.watch(
+            self.name,
+            consuming=server.consuming,
+            failed_rounds=lambda: publisher.failed_rounds,
+        )
+        self.metrics.describe_driver(type(driver).__name__, driver.VERSION)
+        shared.metrics.watch(
+            Source(
+                backend=self.name,
+                ordering=manager.ordering,
+                store=shared.store,
+                service=self.service,
+                owner=manager.runtime.owner,
+                capabilities=publisher.latest,
+                recorder=self.metrics,
+                report_interval=float(shared.conf.backend_stats_polling_interval),
+            )
+        )
 
     def _on_report(self, endpoint: Endpoint, capabilities: dict[str, Any]) -> None:
         """Every composed report: the pools requests may name (a driver may

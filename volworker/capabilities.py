@@ -31,6 +31,7 @@ import datetime
 import functools
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -41,6 +42,7 @@ from oslo_config import cfg
 
 from volworker import capability_report, exception
 from volworker.driver import Feature, VolumeDriver
+from volworker.metrics import OFF, Recorder
 from volworker.senders import Senders
 from volworker.state import records
 from volworker.state.store import Store
@@ -93,6 +95,7 @@ class Publisher:
         senders: Senders,
         transport: oslo_messaging.Transport,
         on_report: Callable[[dict[str, Any]], None] = lambda caps: None,
+        metrics: Recorder = OFF,
     ) -> None:
         self.host = host
         self.cluster = cluster
@@ -127,6 +130,9 @@ class Publisher:
         self._task: asyncio.Task[None] | None = None
         self._pending: dict[str, Any] | None = None
         self._pending_lock = threading.Lock()
+        self._metrics = metrics
+        #: polling rounds in a row that got no usable stats (for /healthz)
+        self.failed_rounds = 0
 
     # -- life -------------------------------------------------------------
 
@@ -204,7 +210,10 @@ class Publisher:
             self._report = await self._collect()
         except exception.VolworkerError as exc:
             error = exc
+            self.failed_rounds += 1
+            self._metrics.stats_failed()
         else:
+            self.failed_rounds = 0
             await self._publish()
             return
         # Logged outside the except block, or oslo.log repeats the error
@@ -274,7 +283,11 @@ class Publisher:
 
     def _checked_stats(self) -> Report:
         """On the pool: the driver's report, checked, with its time."""
-        raw = self._driver.get_volume_stats(True)
+        started = time.monotonic()
+        try:
+            raw = self._driver.get_volume_stats(True)
+        finally:
+            self._metrics.driver_call("get_volume_stats", started)
         return Report(capability_report.check(raw, self._defaults), _utcnow())
 
     def _call_done(self, call: asyncio.Future[Report]) -> None:
@@ -299,6 +312,7 @@ class Publisher:
                 self._nobody_listens = True
                 return
             self._nobody_listens = False
+            self._metrics.report_sent(kwargs["timestamp"])
             LOG.debug(
                 "Published the capabilities of %s (%d pools, taken %s)",
                 self.host,

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from oslo_config import cfg
 
-from volworker import backend, capabilities, coordination, image, service
+from volworker import backend, capabilities, coordination, health, image, logs, service
 from volworker.driver import config as driver_config
+from volworker.metrics import http as metrics_http
 from volworker.rpc import queues
 from volworker.state import options as state_options
 
@@ -27,6 +28,9 @@ def register_all(conf: cfg.ConfigOpts) -> None:
     coordination.register_opts(conf)
     state_options.register_opts(conf)
     queues.apply_defaults(conf)
+    health.register_opts(conf)
+    logs.register_opts(conf)
+    metrics_http.register_opts(conf)
 
 
 def list_opts() -> list[tuple[str | None, list[cfg.Opt]]]:
@@ -37,10 +41,13 @@ def list_opts() -> list[tuple[str | None, list[cfg.Opt]]]:
                 *service.service_opts,
                 *backend.backend_service_opts,
                 *capabilities.capabilities_opts,
+                *health.health_opts,
+                *logs.log_level_opts,
             ],
         ),
         (driver_config.BACKEND_DEFAULTS_GROUP, list(driver_config.backend_opts)),
         ("coordination", list(coordination.coordination_opts)),
         (state_options.GROUP, list(state_options.database_opts)),
         ("image", list(image.image_opts)),
+        (metrics_http.GROUP, list(metrics_http.metrics_opts)),
     ]

@@ -3,7 +3,9 @@
 systemd hears ``READY=1`` only once every backend that can be set up is
 consuming; ``STATUS=`` says which backends serve and which failed; SIGTERM or
 SIGINT stops consuming, lets running work finish within
-``graceful_shutdown_timeout`` and exits 0.
+``graceful_shutdown_timeout`` and exits 0; SIGHUP re-reads the logging
+options. The watchdog is fed, and ``/healthz`` answers 200, only while the
+worker is healthy (:mod:`volworker.health`).
 """
 
 from __future__ import annotations
@@ -18,10 +20,12 @@ import uuid
 import oslo_messaging
 from oslo_config import cfg
 
-from volworker import systemd
+from volworker import logs, systemd
 from volworker.backend import Backend, Shared
 from volworker.coordination import Coordination
+from volworker.health import Health
 from volworker.image import LocalImageService
+from volworker.metrics.process import Metrics
 from volworker.senders import Senders
 from volworker.state.private import private_dir
 from volworker.state.store import Store
@@ -86,13 +90,16 @@ class Service:
         #: with --backend, a backend that cannot start fails the process
         self.strict = strict
         self._stop = asyncio.Event()
+        self.health: Health | None = None
 
     def _request_stop(self, signame: str) -> None:
         if not self._stop.is_set():
             LOG.info("Received %s: stopping", signame)
+        if self.health is not None:
+            self.health.stopping()
         self._stop.set()
 
-    def _shared(self) -> Shared:
+    def _shared(self, store: Store, health: Health, metrics: Metrics) -> Shared:
         conf = self.conf
         executor = concurrent.futures.ThreadPoolExecutor(
             max_workers=conf.max_concurrent_operations * len(self.names) + 8,
@@ -107,7 +114,7 @@ class Service:
             incarnation=incarnation,
             transport=oslo_messaging.get_rpc_transport(conf),
             notification_transport=oslo_messaging.get_notification_transport(conf),
-            store=Store.from_conf(conf),
+            store=store,
             coordination=Coordination(
                 conf.coordination.backend_url,
                 f"{conf.host}/{incarnation}",
@@ -120,6 +127,8 @@ class Service:
             senders=Senders(conf.sender_threads),
             executor=executor,
             image_service=LocalImageService.from_conf(conf),
+            health=health,
+            metrics=metrics,
         )
 
     async def _start_backends(self, shared: Shared) -> list[Backend]:
@@ -140,15 +149,23 @@ class Service:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._request_stop, sig.name)
-        # A reload (SIGHUP) must not kill the worker; the configuration
-        # is read at start only, so there is nothing to reload.
-        loop.add_signal_handler(
-            signal.SIGHUP,
-            LOG.info,
-            "Received SIGHUP: nothing to reload; restart to apply changes",
-        )
+        # A reload (SIGHUP) must not kill the worker; it changes what may
+        # change while running (log levels), the rest waits for a restart.
+        loop.add_signal_handler(signal.SIGHUP, logs.reload, self.conf)
         private_dir(self.conf.state_path)
-        shared = self._shared()
+        store = Store.from_conf(self.conf)
+        self.health = Health(self.conf.health_stats_failures, lambda: store.running)
+        # Served from the start, so that a slow setup shows.
+        try:
+            metrics = Metrics.from_conf(self.conf, self.health)
+            metrics.start()
+        except ValueError as exc:
+            LOG.error("Configuration error: %s", exc)
+            return 2
+        except OSError as exc:
+            LOG.error("Cannot serve metrics on %s: %s", self.conf.metrics.listen, exc)
+            return 1
+        shared = self._shared(store, self.health, metrics)
         await loop.run_in_executor(shared.executor, shared.store.start)
         await loop.run_in_executor(shared.executor, shared.coordination.start)
         shared.senders.start()
@@ -161,6 +178,7 @@ class Service:
             shared.transport.cleanup()
             shared.notification_transport.cleanup()
             shared.executor.shutdown(wait=False, cancel_futures=True)
+            metrics.stop()
 
     async def _serve(self, shared: Shared) -> int:
         starting = asyncio.ensure_future(self._start_backends(shared))
@@ -181,7 +199,10 @@ class Service:
             status += f"; failed: {', '.join(failed)}"
         systemd.notify("READY=1", f"STATUS={status}")
         LOG.info("volworker ready: %s", status)
-        watchdog = asyncio.ensure_future(self._watchdog())
+        shared.health.serving(status)
+        watchdog = asyncio.ensure_future(
+            shared.health.watchdog(systemd.watchdog_interval())
+        )
         await self._stop.wait()
         watchdog.cancel()
         systemd.notify("STOPPING=1", "STATUS=Stopping")
@@ -191,11 +212,3 @@ class Service:
             LOG.warning("Stopped with operations unfinished; they resume at next start")
         LOG.info("volworker stopped")
         return 0
-
-    async def _watchdog(self) -> None:
-        interval = systemd.watchdog_interval()
-        if interval is None:
-            return
-        while True:
-            systemd.notify("WATCHDOG=1")
-            await asyncio.sleep(interval)

@@ -39,6 +39,7 @@ EXERCISED = {
     ),
     "systemctl start volworker.target": "tests/deploy/systemd_boot.sh",
     "systemctl stop volworker@file.service": "tests/deploy/systemd_boot.sh",
+    "curl -s http://127.0.0.1:9669/": "tests/deploy/test_metrics_deploy.py",
 }
 #: How the exercising file spells a command, where it differs.
 SPELLED = {
@@ -54,6 +55,7 @@ SPELLED = {
     "systemctl daemon-reload": '"enable"',
     "systemctl enable volworker@file.service volworker.target": '"enable"',
     "systemctl stop volworker@file.service": 'systemctl stop "$unit"',
+    "curl -s http://127.0.0.1:9669/": "README_SCRAPES",
 }
 
 

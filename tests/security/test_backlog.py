@@ -19,8 +19,9 @@ import pytest
 
 from tests.faults.audit import Journal
 from tests.faults.broker import PrivateBroker
-from tests.faults.rig import wait_for
+from tests.faults.rig import journal_of, wait_for
 from volworker.rpc.rpcapi import VolumeAPI
+from volworker.testing.metrics import metrics_url, scrape
 from volworker.testing.worker import BROKER_URL, Worker
 
 BACKEND = "fake1"
@@ -29,10 +30,6 @@ MiB = 1024 * 1024
 SLOW = {"volume_driver": "fake", "fake_latency": 0.01}
 SLOW_DEFAULTS = {"max_concurrent_operations": 2}
 LIMIT = 4
-
-
-def _journal(worker: Worker) -> Journal:
-    return Journal(worker.dir / "state" / "volworker.sqlite")
 
 
 def _unfinished(journal: Journal) -> int:
@@ -82,7 +79,7 @@ class _Sampler(threading.Thread):
         super().__init__(daemon=True)
         assert worker.proc is not None
         self.process = psutil.Process(worker.proc.pid)
-        self.journal = _journal(worker)
+        self.journal = journal_of(worker)
         self.queue = queue
         self.depths: list[int] = []
         self.unfinished: list[int] = []
@@ -101,7 +98,11 @@ def slow(
     make_worker: Callable[..., Worker], client: Callable[[Worker], VolumeAPI]
 ) -> Iterator[tuple[Worker, VolumeAPI, str]]:
     """A running worker on the slow backend, its client and its server."""
-    worker = make_worker({BACKEND: SLOW}, defaults=SLOW_DEFAULTS)
+    worker = make_worker(
+        {BACKEND: SLOW},
+        defaults=SLOW_DEFAULTS,
+        extra={"metrics": {"listen": "127.0.0.1:0"}},
+    )
     worker.start().wait_ready()
     yield worker, client(worker), worker.server(BACKEND)
     assert worker.stop() == 0
@@ -116,7 +117,7 @@ def test_a_flood_waits_on_the_broker_and_none_is_lost(
     sampler = _Sampler(worker, f"{worker.topic}.{server}")
     sampler.start()
     ids = _flood(api, server, 3000)
-    _all_done_once(_journal(worker), ids, timeout=240)
+    _all_done_once(journal_of(worker), ids, timeout=240)
     sampler.halt.set()
     sampler.join()
     print(
@@ -127,6 +128,11 @@ def test_a_flood_waits_on_the_broker_and_none_is_lost(
     assert max(sampler.depths) > len(ids) // 2, "the backlog was not on the broker"
     assert max(sampler.unfinished) <= LIMIT
     assert max(sampler.rss) - idle < 40
+    # operators see the intake held back, and for how long
+    found = scrape(metrics_url(worker))
+    assert found.value("volworker_intake_stalls_total", backend=BACKEND) >= 1
+    stalled = found.value("volworker_intake_stalled_seconds_total", backend=BACKEND)
+    assert stalled > 0
 
 
 def test_a_call_behind_a_backlog_keeps_its_place_or_expires(
@@ -156,9 +162,9 @@ def test_a_call_behind_a_backlog_keeps_its_place_or_expires(
     assert time.monotonic() - began < 5
     # A call with time enough is answered once the casts ahead are in.
     assert api.get_volume(server, ids[-1])["status"] in ("creating", "available")
-    _all_done_once(_journal(worker), ids, timeout=120)
+    _all_done_once(journal_of(worker), ids, timeout=120)
     assert api.get_volume(server, volume["id"])["status"] == "available"
-    attaches = _journal(worker).query(
+    attaches = journal_of(worker).query(
         "SELECT seq FROM operations WHERE action = 'initialize_connection'"
     )
     assert attaches == []
@@ -180,7 +186,7 @@ def test_a_backlog_survives_a_broker_restart(
     queue = f"{worker.topic}.{server}"
     try:
         ids = _flood(api, server, 300)
-        journal = _journal(worker)
+        journal = journal_of(worker)
         wait_for(lambda: len(_done_creates(journal)) >= 10, 60, "the drain begun")
         waiting = _depth(private_broker.amqp_url, queue)
         assert waiting > 100, "the backlog should wait on the broker"

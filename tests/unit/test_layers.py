@@ -125,6 +125,7 @@ def test_no_module_imports_one_that_imports_it_back() -> None:
                 "volworker.exception",
                 "volworker.image",
                 "volworker.coordination",
+                "volworker.metrics",
                 "volworker.notify",
                 "volworker.objects",
                 "volworker.ordering",

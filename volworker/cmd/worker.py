@@ -24,7 +24,7 @@ from collections.abc import Sequence  # noqa: E402
 from oslo_config import cfg  # noqa: E402
 from oslo_log import log as oslo_logging  # noqa: E402
 
-from volworker import opts  # noqa: E402
+from volworker import logs, opts  # noqa: E402
 from volworker.service import Service  # noqa: E402
 
 __all__ = ["main"]
@@ -66,6 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         default_log_levels=oslo_logging.get_default_log_levels() + QUIET_LOGGERS
     )
     oslo_logging.setup(conf, "volworker")
+    logs.watch(conf)
     backends = [conf.backend] if conf.backend else list(conf.enabled_backends)
     if not backends:
         LOG.error("No backend to serve: set enabled_backends or --backend")

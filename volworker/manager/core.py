@@ -360,6 +360,8 @@ class Manager:
         journal order. Call before consuming: recovered work goes ahead of
         new requests. Returns how many operations were recovered."""
         resumed = await recovery.unfinished(self.runtime, self.member)
+        for item in resumed:
+            self.runtime.metrics.recovered(item.fate.name.lower())
         await self.resume(resumed)
         return len(resumed)
 

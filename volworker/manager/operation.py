@@ -216,6 +216,7 @@ class Operation:
         """Close the operation: the object's final fields (and whatever
         ``also`` writes, in the same transaction), then ``.end``."""
         record = await self._close(fields=fields, delete=delete, also=also)
+        self.runtime.metrics.operation(self.request.action, "done", self.started)
         if record is not None:
             self._notify("end", record)
         LOG.info(
@@ -231,6 +232,7 @@ class Operation:
         """Close an operation a restart interrupted, undone: the object gets
         ``fields`` and an ``.error`` notification says what happened."""
         record = await self._close(fields=fields, state="rolled_back", error=reason)
+        self.runtime.metrics.operation(self.request.action, "rolled_back", self.started)
         payload = dict(record or {"id": self.resource_id})
         payload["error"] = reason
         self._notify("error", payload)
@@ -266,6 +268,8 @@ class Operation:
             if not status.startswith("error"):
                 fields["error"] = None
         record = await self._close(fields=fields, state="failed", error=message)
+        outcome = "refused" if refused else "failed"
+        self.runtime.metrics.operation(self.request.action, outcome, self.started)
         payload = dict(record or {"id": self.resource_id})
         payload["error"] = message
         self._notify("error", payload)

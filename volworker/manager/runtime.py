@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from volworker import exception
 from volworker.driver import VolumeDriver
 from volworker.image import ImageService
+from volworker.metrics import OFF, Recorder
 from volworker.notify import Notifications
 from volworker.state.store import Store
 
@@ -60,6 +61,7 @@ class Runtime:
     capabilities: Capabilities
     #: in a cluster, who is in it and who owns what (Watch.view)
     cluster: Callable[[], Awaitable[dict[str, Any]]] | None = None
+    metrics: Recorder = OFF
 
     async def db(self, work: Callable[[Session], T]) -> T:
         """Run ``work`` on the state store, in order with everything else."""
@@ -96,6 +98,7 @@ class Runtime:
                 data=f"{name}: {type(exc).__name__}: {exc}"
             ) from exc
         finally:
+            self.metrics.driver_call(name, started)
             LOG.debug(
                 "[%s] driver.%s took %.3fs",
                 request_id,

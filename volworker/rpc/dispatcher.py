@@ -17,6 +17,7 @@ from typing import Any
 from volworker import exception
 from volworker.context import RequestContext
 from volworker.manager.request import Request
+from volworker.metrics import OFF, Recorder
 from volworker.rpc._amqp import Delivery
 from volworker.rpc.endpoint import CONTRACT_VERSION, METHODS, Endpoint
 from volworker.senders import Senders
@@ -80,11 +81,13 @@ class Dispatcher:
         submit: Callable[[Request], None],
         reject: Rejecter,
         senders: Senders,
+        metrics: Recorder = OFF,
     ) -> None:
         self._endpoint = endpoint
         self._submit = submit
         self._reject = reject
         self._senders = senders
+        self._metrics = metrics
 
     def _build(self, message: dict[str, Any]) -> Request:
         method = message.get("method")
@@ -110,6 +113,7 @@ class Dispatcher:
         message = dict(delivery.message)
         method = str(message.get("method"))
         context = _context(delivery.ctxt)
+        self._metrics.message_taken()
         if delivery.is_call:
             delivery.acknowledge()
         try:
@@ -120,6 +124,7 @@ class Dispatcher:
                 self.reply(delivery, None, exc)
             else:
                 delivery.acknowledge()
+                self._metrics.cast_refused(method, exc)
                 args = message.get("args")
                 self._reject(
                     method, args if isinstance(args, dict) else {}, exc, context
@@ -141,7 +146,9 @@ class Dispatcher:
             # Only the contract's classes reach every caller by name, and
             # without a traceback: it would show the worker's code and paths.
             public = exception.for_caller(error)
+            self._metrics.rpc_call(str(delivery.message.get("method")), public)
             failure = (type(public), public, None)
             self._senders.send(delivery.msg_id, delivery.reply, failure=failure)
         else:
+            self._metrics.rpc_call(str(delivery.message.get("method")), None)
             self._senders.send(delivery.msg_id, delivery.reply, reply=result)

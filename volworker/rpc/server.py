@@ -25,6 +25,7 @@ import oslo_messaging
 
 from volworker.manager.actions import commands
 from volworker.manager.backlog import Backlog
+from volworker.metrics import intake_held
 from volworker.rpc._amqp import Delivery, Listener, open_listener
 
 __all__ = ["RequestServer"]
@@ -111,6 +112,8 @@ class RequestServer:
                 time.sleep(0.01)
                 continue
             self._hand_over(held)
+            # after the hand-over, casts are left only when the backlog is full
+            intake_held(self.servers[0], bool(held))
             if held and self._backlog is not None:
                 self._backlog.wait(ROOM_WAIT)
 
@@ -128,6 +131,11 @@ class RequestServer:
                 # The message stays unacknowledged and returns to
                 # the queue at the next connection.
                 LOG.exception("Dispatching %s failed", delivery.unique_id)
+
+    def consuming(self) -> bool:
+        """Whether the intake thread takes requests (for /healthz)."""
+        thread = self._thread
+        return thread is not None and thread.is_alive() and not self._stopping.is_set()
 
     def stop(self) -> None:
         """Stop taking requests; those not yet handed over stay queued."""

@@ -76,14 +76,6 @@ class StaticCapabilities:
         self.requested += 1
 
 
-@pytest.fixture
-def store(tmp_path: pathlib.Path) -> Iterator[Store]:
-    found = Store(f"sqlite:///{tmp_path}/state.sqlite")
-    found.start()
-    yield found
-    found.stop(timeout=30)
-
-
 def fake_driver(tmp_path: pathlib.Path, **options: Any) -> FakeDriver:
     config = make_config(tmp_path, "fake1", FakeDriver, fake_pools=["alpha"], **options)
     driver = FakeDriver(config)
