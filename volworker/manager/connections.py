@@ -115,13 +115,18 @@ async def initialize_connection(op: Operation) -> dict[str, Any]:
 
 
 async def _detach(op: Operation, connector: dict[str, Any] | None, force: bool) -> str:
-    """End the connection; return the volume's status afterwards."""
+    """End the connection; return the volume's status afterwards: ``in-use``
+    or ``available`` by what is left attached, except that a volume in
+    another status (``error_extending`` after an online extend failed)
+    keeps it: a detach does not make a failure disappear."""
     _, volume = await op.load_volume(op.resource_id)
     await op.call(op.driver.terminate_connection, volume, connector, force=force)
     host = connector["host"] if connector else None
     remaining = await op.db(records.detach, volume.id, host)
     if not remaining:
         await op.call(op.driver.remove_export, op.context, volume)
+    if volume.status not in ATTACHABLE:
+        return str(volume.status)
     return "in-use" if remaining else "available"
 
 
