@@ -20,7 +20,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from volworker.rpc.endpoint import METHODS, Endpoint
+from volworker.rpc.endpoint import CONTRACT_VERSION, METHODS, Endpoint
 
 __all__ = ["EDGE_CREATES", "Case", "cases", "envelopes", "junk", "odd_creates"]
 
@@ -286,8 +286,9 @@ def _wrong_version(draw: st.DrawFn, server: str) -> Case:
     method = draw(st.sampled_from(sorted(templates(server))))
     major = draw(st.integers(min_value=0, max_value=99))
     minor = draw(st.integers(min_value=0, max_value=99))
-    if (major, minor) <= (1, 0) and major == 1:
-        minor += 1
+    ours_major, ours_minor = (int(part) for part in CONTRACT_VERSION.split("."))
+    if major == ours_major and minor <= ours_minor:
+        minor = ours_minor + 1 + minor  # a minor this worker does not speak yet
     return Case(
         method,
         templates(server)[method],
