@@ -6,13 +6,19 @@ a local directory: ``<images_dir>/<image id>`` holds the data and
 ``<image id>.json`` its metadata (``disk_format`` raw or qcow2, ``name``...).
 
 An image, once stored, is never replaced: an upload to an id that exists is
-refused. A driver reads a ``file://`` location in place only inside the
+refused. An upload first reserves its id with ``<image id>.upload``, which
+names who uploads (the image's ``properties[ORIGIN]``, for the worker the
+operation that copies a volume); an upload cut short by a crash is taken up
+again only by that same origin, and the image keeps its origin so that the
+operation, redone after a restart, knows the image it already made. A driver
+reads a ``file://`` location in place only inside the
 service's :meth:`~ImageService.local_dirs`, never through a symbolic link.
 """
 
 from __future__ import annotations
 
 import abc
+import contextlib
 import json
 import os
 import shutil
@@ -27,9 +33,11 @@ from volworker import exception
 if TYPE_CHECKING:
     from volworker.context import RequestContext
 
-__all__ = ["DISK_FORMATS", "ImageService", "LocalImageService", "image_opts"]
+__all__ = ["DISK_FORMATS", "ORIGIN", "ImageService", "LocalImageService", "image_opts"]
 
 DISK_FORMATS = ("raw", "qcow2")
+#: the image property that names who made the image
+ORIGIN = "volworker_origin"
 
 image_opts = [
     cfg.StrOpt(
@@ -103,6 +111,39 @@ def _open_data(path: str, image_id: str) -> int:
     return fd
 
 
+def _write_new(path: str, text: str, image_id: str) -> None:
+    """Write ``path`` whole or not at all, and only if it does not exist."""
+    tmp = f"{path}.{uuid.uuid4().hex}.part"
+    with open(tmp, "x", encoding="utf-8") as f:
+        f.write(text)
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        raise exception.ImageExists(image_id=image_id) from None
+    finally:
+        os.unlink(tmp)
+
+
+def _reserve(dest: str, image_id: str, origin: str) -> str:
+    """Reserve ``image_id`` for an upload from ``origin``; the reservation's
+    path. Two uploads of one id cannot both win. The same origin's own
+    earlier upload, cut short, is taken up again; anyone else's, a stored
+    image or the data of an upload that left no reservation is refused."""
+    reservation = dest + ".upload"
+    try:
+        _write_new(reservation, origin, image_id)
+    except exception.ImageExists:
+        with open(reservation, encoding="utf-8") as f:
+            held_by = f.read()
+        if not origin or held_by != origin or os.path.exists(dest + ".json"):
+            raise
+        return reservation
+    if os.path.lexists(dest):
+        os.unlink(reservation)
+        raise exception.ImageExists(image_id=image_id)
+    return reservation
+
+
 class LocalImageService(ImageService):
     """Images as files in one local directory."""
 
@@ -160,6 +201,7 @@ class LocalImageService(ImageService):
             raise exception.InvalidInput(
                 reason=f"disk_format {disk_format!r} is not one of {DISK_FORMATS}"
             )
+        properties = dict(image_meta.get("properties") or {})
         os.makedirs(self.images_dir, mode=0o700, exist_ok=True)
         dest = self._data_path(image_id)
         meta = {
@@ -167,26 +209,16 @@ class LocalImageService(ImageService):
             "disk_format": disk_format,
             "container_format": image_meta.get("container_format", "bare"),
             "status": "active",
+            "properties": properties,
         }
-        # Creating the data file exclusively reserves the id: two uploads of
-        # one id cannot both win, and what is moved in next replaces only
-        # this upload's own empty file.
-        try:
-            os.close(os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-        except FileExistsError:
-            raise exception.ImageExists(image_id=image_id) from None
+        reservation = _reserve(dest, image_id, str(properties.get(ORIGIN, "")))
         try:
             shutil.move(data_path, dest)
-            tmp = f"{dest}.json.part"
-            with open(tmp, "w", encoding="utf-8") as f:
-                json.dump(meta, f)
-            try:
-                os.link(tmp, dest + ".json")
-            except FileExistsError:
-                raise exception.ImageExists(image_id=image_id) from None
-            finally:
-                os.unlink(tmp)
+            _write_new(dest + ".json", json.dumps(meta), image_id)
         except BaseException:
-            os.unlink(dest)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(dest)
+            os.unlink(reservation)
             raise
+        os.unlink(reservation)
         return self.show(context, image_id)

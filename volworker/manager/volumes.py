@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from volworker import exception
+from volworker import exception, image
 from volworker.driver import Feature
 from volworker.manager.operation import Operation, release_adopted
 from volworker.manager.references import refuse_managed
@@ -200,22 +200,22 @@ async def copy_volume_to_image(op: Operation) -> None:
         exception.InvalidVolume(reason=f"volume {volume.id} is {record['status']}"),
     )
     images = op.runtime.images
-    image_id = op.args["image_meta"]["id"]
+    # The image remembers the operation that made it: redone after a crash
+    # that came after the upload, this operation finds its own image done.
+    origin = f"{volume.id} {op.seq} {op.request_id}"
+    image_meta = dict(op.args["image_meta"], properties={image.ORIGIN: origin})
     try:
-        await op.runtime.blocking(images.show, op.context, image_id)
+        found = await op.runtime.blocking(images.show, op.context, image_meta["id"])
     except exception.ImageNotFound:
-        pass
-    else:
+        found = None
+    if found is not None and found.get("properties", {}).get(image.ORIGIN) != origin:
         # Refused before the copy; the image service refuses a race too.
-        raise exception.ImageExists(image_id=image_id)
+        raise exception.ImageExists(image_id=image_meta["id"])
     volume = await op.begin(None)
-    await op.call(
-        op.driver.copy_volume_to_image,
-        op.context,
-        volume,
-        images,
-        op.args["image_meta"],
-    )
+    if found is None:
+        await op.call(
+            op.driver.copy_volume_to_image, op.context, volume, images, image_meta
+        )
     await op.finish()
 
 

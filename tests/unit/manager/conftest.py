@@ -139,6 +139,29 @@ def new_volume(size: int = 1, **fields: Any) -> dict[str, Any]:
     return {"id": str(uuid.uuid4()), "size": size, "host": f"{SERVICE}#alpha", **fields}
 
 
+async def stored_volume(
+    runtime: Runtime, status: str = "available", driver: FakeDriver | None = None
+) -> dict[str, Any]:
+    """A new volume with a record ``status`` (and, given ``driver``, on the
+    backend): the volume as a caller sends it."""
+    volume = new_volume()
+    row = await runtime.db(
+        functools.partial(
+            records.insert,
+            kind="volume",
+            id=volume["id"],
+            service=runtime.service,
+            host=volume["host"],
+            pool="alpha",
+            size=1,
+            status=status,
+        )
+    )
+    if driver is not None:
+        driver.create_volume(row.to_volume())
+    return volume
+
+
 def request(action: str, **args: Any) -> Request:
     return Request(action, args, RequestContext(), message_id=uuid.uuid4().hex)
 

@@ -10,10 +10,10 @@ import pytest
 
 from tests.unit.manager.conftest import (
     journaled,
-    new_volume,
     operation,
     record,
     request,
+    stored_volume,
 )
 from volworker.manager import connections
 from volworker.manager.runtime import Runtime
@@ -22,20 +22,7 @@ from volworker_drivers.fake.driver import FakeDriver
 
 
 async def _attached(runtime: Runtime, driver: FakeDriver, host: str) -> dict:
-    volume = new_volume()
-    row = await runtime.db(
-        functools.partial(
-            records.insert,
-            kind="volume",
-            id=volume["id"],
-            service=runtime.service,
-            host=volume["host"],
-            pool="alpha",
-            size=1,
-            status="available",
-        )
-    )
-    driver.create_volume(row.to_volume())
+    volume = await stored_volume(runtime, driver=driver)
     attach = request("initialize_connection", volume=volume, connector={"host": host})
     await connections.initialize_connection(
         operation(runtime, attach, await journaled(runtime, attach))

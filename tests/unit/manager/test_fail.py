@@ -9,7 +9,6 @@ status (attach, copy to image) keeps the status it found.
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 import pytest
@@ -22,30 +21,13 @@ from tests.unit.manager.conftest import (
     record,
     request,
     sent,
+    stored_volume,
 )
 from volworker import exception
 from volworker.manager.runtime import Runtime
-from volworker.state import records
 
 BACKEND = exception.VolumeBackendAPIException(data="the array said no")
 REFUSED = exception.InvalidVolume(reason="not now")
-
-
-async def _volume(runtime: Runtime, status: str) -> dict[str, Any]:
-    volume = new_volume()
-    await runtime.db(
-        functools.partial(
-            records.insert,
-            kind="volume",
-            id=volume["id"],
-            service=runtime.service,
-            host=volume["host"],
-            pool="alpha",
-            size=1,
-            status=status,
-        )
-    )
-    return volume
 
 
 CASES = [
@@ -84,7 +66,7 @@ async def test_a_failure_leaves_the_object_honest(
     error: exception.VolworkerError,
     left: str,
 ) -> None:
-    volume = new_volume() if found is None else await _volume(runtime, found)
+    volume = new_volume() if found is None else await stored_volume(runtime, found)
     req = request(action, **_args(action, volume))
     op = operation(runtime, req, await journaled(runtime, req))
     if begun is not None:
@@ -105,7 +87,7 @@ async def test_a_failure_leaves_the_object_honest(
 
 
 async def test_a_failed_snapshot_create_is_in_error(runtime: Runtime) -> None:
-    volume = await _volume(runtime, "available")
+    volume = await stored_volume(runtime, "available")
     snapshot = {"id": new_volume()["id"], "volume_id": volume["id"]}
     req = request("create_snapshot", snapshot=snapshot)
     op = operation(runtime, req, await journaled(runtime, req))

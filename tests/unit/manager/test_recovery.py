@@ -15,6 +15,7 @@ from tests.unit.manager.conftest import (
     record,
     request,
     sent,
+    stored_volume,
     until,
 )
 from volworker.context import RequestContext
@@ -94,21 +95,12 @@ async def test_an_interrupted_create_is_redone_to_available(
 async def test_an_interrupted_attach_is_undone(
     runtime: Runtime, manager: Manager, driver: FakeDriver
 ) -> None:
-    volume = new_volume()
-    row = await runtime.db(
-        functools.partial(
-            records.insert,
-            kind="volume",
-            id=volume["id"],
-            service=runtime.service,
-            host=volume["host"],
-            pool="alpha",
-            size=1,
-            status="available",
+    volume = await stored_volume(runtime, driver=driver)
+    obj = (
+        await runtime.db(
+            functools.partial(records.load, kind="volume", resource_id=volume["id"])
         )
-    )
-    obj = row.to_volume()
-    driver.create_volume(obj)
+    ).to_volume()
     connector = {"host": "c1"}
     # The crash came after the driver exported the volume, before the reply.
     driver.create_export(RequestContext(), obj, connector)
