@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from volworker import exception
-from volworker.rpc import validate
+from volworker.rpc import validate, validate_groups
 from volworker.rpc.validate import BackendIdentity
 
 IDENT = BackendIdentity("h1", "b1", None, ("gold", "silver"))
@@ -45,6 +45,23 @@ def test_volume_is_canonical_and_gets_the_default_pool() -> None:
         ({"name": "lone \ud800 surrogate"}, "not valid Unicode"),
         ({"metadata": {"k": {"nested": 1}}}, "metadata"),
         ({"volume_type": {"name": 3}}, "volume_type.name"),
+        (
+            {
+                "volume_type": {
+                    "name": "t",
+                    "extra_specs": {str(i): "v" for i in range(65)},
+                }
+            },
+            "extra_specs has more than 64 keys",
+        ),
+        (
+            {"volume_type": {"name": "t", "extra_specs": {"k": 1}}},
+            r"extra_specs\['k'\]",
+        ),
+        (
+            {"volume_type": {"name": "t", "extra_specs": []}},
+            "extra_specs must be an object",
+        ),
         ({"snapshot_id": "nope"}, "snapshot_id"),
     ],
 )
@@ -152,3 +169,20 @@ def test_only_a_short_printable_message_id_is_kept(value: Any, kept: bool) -> No
 
     assert (_message_id(value) == value) is kept
     assert kept or _message_id(value) is None
+
+
+def test_group_specs_are_bounded_like_extra_specs() -> None:
+    group = {
+        "id": str(uuid.uuid4()),
+        "host": "h1@b1",
+        "group_type": {"name": "t", "group_specs": {str(i): "v" for i in range(65)}},
+    }
+    with pytest.raises(exception.InvalidInput, match="group_specs has more than 64"):
+        validate_groups.group(group, IDENT)
+    group["group_type"]["group_specs"] = {
+        "consistent_group_snapshot_enabled": "<is> True"
+    }
+    checked = validate_groups.group(group, IDENT)
+    assert checked["group_type"]["group_specs"] == {
+        "consistent_group_snapshot_enabled": "<is> True"
+    }

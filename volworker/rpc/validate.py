@@ -126,17 +126,27 @@ def _metadata(value: Any, field: str) -> dict[str, Any]:
     return result
 
 
+def specs(value: Any, field: str) -> dict[str, str]:
+    """A type's specs (``extra_specs``, ``group_specs``): at most
+    :data:`MAX_METADATA_ITEMS` text keys with text values."""
+    items = _object({} if value is None else value, field)
+    if len(items) > MAX_METADATA_ITEMS:
+        raise _fail(f"{field} has more than {MAX_METADATA_ITEMS} keys")
+    return {
+        _text(k, f"{field} key"): _text(v, f"{field}[{k!r}]")
+        for k, v in items.items()
+    }
+
+
 def _volume_type(value: Any) -> dict[str, Any] | None:
     if value is None:
         return None
     vtype = _object(value, "volume.volume_type")
-    specs = _object(vtype.get("extra_specs") or {}, "volume.volume_type.extra_specs")
     return {
         "name": _text(vtype.get("name"), "volume.volume_type.name"),
-        "extra_specs": {
-            _text(k, "extra_specs key"): _text(v, f"extra_specs[{k!r}]")
-            for k, v in specs.items()
-        },
+        "extra_specs": specs(
+            vtype.get("extra_specs"), "volume.volume_type.extra_specs"
+        ),
     }
 
 

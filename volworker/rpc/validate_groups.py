@@ -24,17 +24,11 @@ def _group_type(value: Any) -> dict[str, Any] | None:
     if value is None:
         return None
     gtype = validate._object(value, "group.group_type")
-    specs = validate._object(
-        gtype.get("group_specs") or {}, "group.group_type.group_specs"
-    )
     return {
         "name": validate._text(gtype.get("name"), "group.group_type.name"),
-        "group_specs": {
-            validate._text(k, "group_specs key"): validate._text(
-                v, f"group_specs[{k!r}]"
-            )
-            for k, v in specs.items()
-        },
+        "group_specs": validate.specs(
+            gtype.get("group_specs"), "group.group_type.group_specs"
+        ),
     }
 
 
