@@ -360,8 +360,6 @@ class Manager:
         journal order. Call before consuming: recovered work goes ahead of
         new requests. Returns how many operations were recovered."""
         resumed = await recovery.unfinished(self.runtime, self.member)
-        for item in resumed:
-            self.runtime.metrics.recovered(item.fate.name.lower())
         await self.resume(resumed)
         return len(resumed)
 
@@ -369,6 +367,7 @@ class Manager:
         """Queue re-owned operations (from a restart or a takeover) in
         journal order: redone, or undone."""
         for item in resumed:
+            self.runtime.metrics.recovered(item.fate.name.lower())
             op = Operation(self.runtime, item.request, item.seq, item.command)
             undo = item.fate is recovery.Fate.UNDO
             keys = item.volumes or await volumes_touched(self.runtime, item.request)

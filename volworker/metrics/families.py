@@ -130,7 +130,7 @@ SETUP_ATTEMPTS = Counter(
 )
 RECOVERED = Counter(
     "volworker_recovered_operations",
-    "Operations a start found unfinished in the journal, by fate (redo: "
+    "Operations a start or a takeover found unfinished in the journal, by fate (redo: "
     "done again, undo: rolled back).",
     ["backend", "fate"],
     registry=REGISTRY,

@@ -58,7 +58,8 @@ class Recorder:
         """The driver's setup is being tried."""
 
     def recovered(self, fate: str) -> None:
-        """A start found an operation unfinished (fate ``redo`` or ``undo``)."""
+        """A start, or a takeover of a dead member's work, found an operation
+        unfinished (fate ``redo`` or ``undo``)."""
 
     def describe_driver(self, driver: str, version: str) -> None:
         """The backend is served by ``driver`` at ``version``."""

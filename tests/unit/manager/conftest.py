@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import datetime
 import functools
 import pathlib
@@ -119,8 +120,9 @@ def sent(runtime: Runtime) -> RecordedNotifications:
     return runtime.notifications
 
 
-@pytest.fixture
-async def manager(runtime: Runtime) -> AsyncIterator[Manager]:
+@contextlib.asynccontextmanager
+async def running_manager(runtime: Runtime) -> AsyncIterator[Manager]:
+    """A started manager of ``runtime``, stopped on the way out."""
     locks = Coordination(
         "file:///nowhere", "unit", "vw", 5, runtime.executor, per_volume=False
     )
@@ -131,8 +133,16 @@ async def manager(runtime: Runtime) -> AsyncIterator[Manager]:
         journal_retention=datetime.timedelta(days=1),
     )
     found.start()
-    yield found
-    await found.stop(5)
+    try:
+        yield found
+    finally:
+        await found.stop(5)
+
+
+@pytest.fixture
+async def manager(runtime: Runtime) -> AsyncIterator[Manager]:
+    async with running_manager(runtime) as found:
+        yield found
 
 
 def new_volume(size: int = 1, **fields: Any) -> dict[str, Any]:

@@ -3,17 +3,20 @@ in journal order, and the work is really done (or undone) on the backend."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 
 import pytest
 
 from tests.unit.manager.conftest import (
     EARLIER,
+    SERVICE,
     journal,
     journaled,
     new_volume,
     record,
     request,
+    running_manager,
     sent,
     stored_volume,
     until,
@@ -24,6 +27,7 @@ from volworker.manager.actions import commands
 from volworker.manager.core import Manager
 from volworker.manager.recovery import Fate
 from volworker.manager.runtime import Runtime
+from volworker.metrics import Recorder
 from volworker.state import records
 from volworker_drivers.fake.driver import FakeDriver
 
@@ -118,3 +122,33 @@ async def test_an_interrupted_attach_is_undone(
 
 async def _in_state(runtime: Runtime, seq: int, state: str) -> bool:
     return any(e["seq"] == seq and e["state"] == state for e in await journal(runtime))
+
+
+class _Counted(Recorder):
+    def __init__(self) -> None:
+        self.fates: list[str] = []
+
+    def recovered(self, fate: str) -> None:
+        self.fates.append(fate)
+
+
+@pytest.mark.parametrize("taken_over", [False, True], ids=["restart", "takeover"])
+async def test_recovered_operations_are_counted(
+    runtime: Runtime, driver: FakeDriver, taken_over: bool
+) -> None:
+    """A start and a takeover of a dead member's work both count what they
+    found unfinished, by fate."""
+    counted = _Counted()
+    runtime = dataclasses.replace(runtime, metrics=counted)
+    volume = await stored_volume(runtime, driver=driver)
+    owner = f"{SERVICE}/dead" if taken_over else EARLIER
+    extend = request("extend_volume", volume=volume, new_size=2)
+    await journaled(runtime, extend, "running", owner)
+    attach = request("initialize_connection", volume=volume, connector={"host": "c"})
+    await journaled(runtime, attach, "running", owner)
+    async with running_manager(runtime) as manager:
+        if taken_over:
+            await manager.take_over(owner)
+        else:
+            await manager.recover()
+        assert sorted(counted.fates) == ["redo", "undo"]
