@@ -4,12 +4,15 @@ takes and asks devstack for one ready process per backend."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pathlib
 import shlex
 import shutil
 import signal
+import socket
 import subprocess
+import urllib.request
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -166,6 +169,11 @@ def test_each_backend_waits_for_ready(devstack: Devstack) -> None:
         assert dropin.get("Service", "NotifyAccess") == "main"
         assert dropin.seconds("Service", "TimeoutStartSec") >= 60
         assert dropin.get("Service", "KillMode") == "mixed"
+    # per backend its own metrics port, as the backends share one config
+    assert [
+        Unit(devstack.dropin(name)).get("Service", "Environment")
+        for name in ("file", "fast", "test")
+    ] == [f"OS_METRICS__LISTEN=127.0.0.1:{port}" for port in (9669, 9670, 9671)]
     # per backend: the drop-in is written, then started, then checked
     keys = [
         " ".join(c[:2]) if c[0] in ("sudo", "systemctl") else c[0]
@@ -174,6 +182,12 @@ def test_each_backend_waits_for_ready(devstack: Devstack) -> None:
     per_backend = ["sudo mkdir", "sudo tee", "run_process"]
     per_backend += ["systemctl start", "systemctl show", "systemctl is-active"]
     assert keys[keys.index("sudo mkdir") :] == per_backend * 3
+
+
+def test_metrics_can_be_turned_off(devstack: Devstack) -> None:
+    devstack.ok(*STACK, **BACKENDS, VOLWORKER_METRICS_PORT="")
+    for name in ("file", "fast", "test"):
+        assert Unit(devstack.dropin(name)).all("Service", "Environment") == []
 
 
 def test_dropin_passes_systemd_analyze_verify(
@@ -229,7 +243,8 @@ def test_started_commands_serve_their_backends(
     as the drop-in's Type=notify has systemd do: every backend gets ready
     with the status the plugin checks for."""
     require_service("rabbitmq", 5672)
-    devstack.ok(*STACK, **BACKENDS, **POOLS)
+    base = _free_ports(3)
+    devstack.ok(*STACK, **BACKENDS, **POOLS, VOLWORKER_METRICS_PORT=str(base))
     started = {}
     for _, service, command in devstack.calls("run_process"):
         name = service.removeprefix("volworker-")
@@ -237,16 +252,44 @@ def test_started_commands_serve_their_backends(
         # NOTE: a topic and host of their own keep the test off the broker's
         # real volworker queues; the environment outranks the config file.
         env = {"OS_DEFAULT__HOST": proc.host, "OS_DEFAULT__VOLUME_TOPIC": proc.topic}
+        for setting in Unit(devstack.dropin(name)).all("Service", "Environment"):
+            key, _, value = setting.partition("=")
+            env[key] = value
         started[name] = proc.launch(shlex.split(command), env)
-    for name, proc in started.items():
+    for index, (name, proc) in enumerate(started.items()):
         proc.wait_ready(60)
         status = [n for n in proc.notified if n.startswith("STATUS=")]
         # the last status before READY says what it serves
         assert status and status[-1].startswith(f"STATUS=Serving {name}"), status
+        # and its own metrics port answers for its backend
+        url = f"http://127.0.0.1:{base + index}"
+        with urllib.request.urlopen(f"{url}/healthz", timeout=10) as health:
+            assert health.status == 200
+        with urllib.request.urlopen(f"{url}/metrics", timeout=10) as metrics:
+            assert f'backend="{name}"' in metrics.read().decode()
     for proc in started.values():
         proc.signal(signal.SIGTERM)
     for proc in started.values():
         assert proc.wait(60) == 0, proc.log()
+
+
+def _free_ports(count: int) -> int:
+    """The first of ``count`` consecutive ports free on 127.0.0.1."""
+    for _ in range(50):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            base = int(probe.getsockname()[1])
+        if base + count > 65535:
+            continue
+        try:
+            with contextlib.ExitStack() as held:
+                for port in range(base, base + count):
+                    sock = held.enter_context(socket.socket())
+                    sock.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        return base
+    raise AssertionError(f"no {count} consecutive free ports")
 
 
 def test_unstack_stops_each_backend(devstack: Devstack) -> None:
