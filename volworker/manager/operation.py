@@ -245,8 +245,11 @@ class Operation:
         )
 
     async def fail(self, error: BaseException) -> None:
-        """Close the operation as failed and leave the object honest."""
-        message = str(error) or type(error).__name__
+        """Close the operation as failed and leave the object honest.
+
+        The record and the notification say what a caller is told
+        (``exception.for_caller``); the log has the whole error."""
+        message = str(exception.for_caller(error)) or type(error).__name__
         refused = isinstance(error, REFUSALS)
         if self.command.creates:
             status: str | None = "error"
@@ -280,7 +283,7 @@ class Operation:
             self.request.action,
             self.resource_id,
             time.monotonic() - self.started,
-            message,
+            str(error) or type(error).__name__,
         )
 
     async def _found_status(self) -> str | None:

@@ -9,6 +9,7 @@ status (attach, copy to image) keeps the status it found.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import pytest
@@ -100,3 +101,24 @@ async def test_a_failed_snapshot_create_is_in_error(runtime: Runtime) -> None:
         "available"
     )
     assert sent(runtime).events(snapshot["id"])[-1] == "snapshot.create.error"
+
+
+async def test_a_record_and_its_notification_say_what_a_caller_is_told(
+    runtime: Runtime,
+) -> None:
+    """An error that is not the contract's arrives as the contract's
+    backend error, and neither the record nor the notification quotes where
+    volworker is installed (the log keeps the whole error)."""
+    volume = await stored_volume(runtime, "available")
+    req = request("extend_volume", volume=volume, new_size=2)
+    op = operation(runtime, req, await journaled(runtime, req))
+    await op.begin("extending")
+    inside = f"{os.path.dirname(exception.__file__)}/state/store.py"
+    await op.fail(PermissionError(13, "Permission denied", inside))
+    stored = await record(runtime, "volume", volume["id"])
+    assert stored is not None
+    _, payload = sent(runtime).sent[-1]
+    for said in (stored["error"], payload["error"]):
+        assert "PermissionError" in said and "Permission denied" in said
+        assert inside not in said and "<install>" in said
+    assert stored["status"] == "error_extending"
