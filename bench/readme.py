@@ -53,6 +53,7 @@ def _setup(rounds: dict[str, Any]) -> str:
     where = {
         "file": f"file driver on {rounds.get('filesystem')}",
         "fake": "fake driver with its effects log",
+        "rbd": f"rbd driver on a {rounds.get('filesystem')} Ceph",
     }[rounds["driver"]]
     return (
         f"{where}, journal in {rounds['database']}: {rounds['rounds']} rounds "
