@@ -3,9 +3,10 @@ clients' own librbd (Nova and os-brick read the connection info).
 
 The modules beside this one do the work (``store`` for volumes and
 snapshots, ``collect`` for what is kept for clones, ``qemu`` for images,
-``manage`` for manage and unmanage); the driver checks what it is given and
-turns Ceph's errors into the contract's at its boundary (``base``). Every
-call runs on a worker thread, over the one connection ``do_setup`` opened.
+``manage`` for manage and unmanage, ``groups`` for RBD groups); the driver
+checks what it is given and turns Ceph's errors into the contract's at its
+boundary (``base``). Every call runs on a worker thread, over the one
+connection ``do_setup`` opened.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from .base import backend_call, gib, multiattach
 from .cluster import Cluster, Settings
 from .collect import Collector
 from .fence import fence_member, fence_previous_instance
+from .groups import RBDGroups
 from .images import Images, order_of
 from .manage import ManageMethods
 from .store import Store
@@ -37,7 +39,7 @@ LOG = logging.getLogger(__name__)
 
 
 @volumedriver
-class RBDDriver(ManageMethods):
+class RBDDriver(ManageMethods, RBDGroups):
     """Volumes as Ceph RBD images, copy-on-write snapshots and clones."""
 
     VERSION = "1.0.0"
@@ -49,6 +51,8 @@ class RBDDriver(ManageMethods):
             Feature.MANAGE_VOLUMES,
             Feature.MANAGE_SNAPSHOTS,
             Feature.DATA_PATH,
+            Feature.GROUPS,
+            Feature.CONSISTENT_GROUP_SNAPSHOT,
         }
     )
 
@@ -169,6 +173,8 @@ class RBDDriver(ManageMethods):
     def create_volume_from_snapshot(
         self, volume: Volume, snapshot: Snapshot
     ) -> ModelUpdate:
+        if self._from_group_snapshot(volume, snapshot):
+            return None
         source_id, snapshot_id = self._snapshot_ids(snapshot)
         missing = exception.SnapshotNotFound(snapshot_id=snapshot_id)
         self._clone(volume, source_id, snapshot_id, missing)
@@ -202,6 +208,7 @@ class RBDDriver(ManageMethods):
         self, context: RequestContext, volume: Volume, snapshot: Snapshot
     ) -> None:
         volume_id, snapshot_id = self._snapshot_ids(snapshot)
+        self._refuse_group_member(snapshot, "revert to")
         if self._volume_id(volume) != volume_id:
             raise exception.InvalidInput(
                 reason=f"snapshot {snapshot_id} is not a snapshot of volume {volume.id}"

@@ -252,6 +252,30 @@ class Images:
             if snap.get("namespace", user) == user
         }
 
+    def group_snapshots(self, image: Any) -> dict[str, int]:
+        """The image's snapshots taken by RBD group snapshots: the group
+        snapshot's name to the image's snapshot id."""
+        group = self.lib.RBD_SNAP_NAMESPACE_TYPE_GROUP
+        return {
+            snap["group"]["snap_name"]: snap["id"]
+            for snap in image.list_snaps()
+            if snap.get("namespace") == group
+        }
+
+    def leave_group(self, image: Any) -> None:
+        """Take the image out of its RBD group: librbd refuses to remove an
+        image that is in one."""
+        spec = image.group()
+        if not spec["name"]:
+            return
+        if spec["pool"] != self.ioctx.get_pool_id():
+            raise self.lib.InvalidArgument(
+                f"{image.get_name()} is in group {spec['name']} of another pool"
+            )
+        with self.lib.Group(self.ioctx, spec["name"]) as group:
+            group.remove_image(self.ioctx, image.get_name())
+        LOG.info("Took %s/%s out of its group", self.pool, image.get_name())
+
     def finish_removals(self, image: Any) -> None:
         """Remove the snapshots whose removal a crash interrupted: librbd
         first moves a snapshot it removes into a trash namespace, where a
