@@ -145,6 +145,7 @@ class RBDDriver(ManageMethods, RBDGroups):
         volume_id = self._volume_id(volume)
         size = gib(volume.size, f"size of volume {volume_id}")
         self.store.create(volume_id, size, multiattach(volume))
+        self._join(volume)
         return None
 
     @backend_call
@@ -173,11 +174,11 @@ class RBDDriver(ManageMethods, RBDGroups):
     def create_volume_from_snapshot(
         self, volume: Volume, snapshot: Snapshot
     ) -> ModelUpdate:
-        if self._from_group_snapshot(volume, snapshot):
-            return None
-        source_id, snapshot_id = self._snapshot_ids(snapshot)
-        missing = exception.SnapshotNotFound(snapshot_id=snapshot_id)
-        self._clone(volume, source_id, snapshot_id, missing)
+        if not self._from_group_snapshot(volume, snapshot):
+            source_id, snapshot_id = self._snapshot_ids(snapshot)
+            missing = exception.SnapshotNotFound(snapshot_id=snapshot_id)
+            self._clone(volume, source_id, snapshot_id, missing)
+        self._join(volume)
         return None
 
     @backend_call
@@ -185,6 +186,7 @@ class RBDDriver(ManageMethods, RBDGroups):
         source_id = self._volume_id(src_vref)
         missing = exception.VolumeNotFound(volume_id=source_id)
         self._clone(volume, source_id, None, missing)
+        self._join(volume)
         return None
 
     @backend_call
@@ -201,6 +203,13 @@ class RBDDriver(ManageMethods, RBDGroups):
 
     @backend_call
     def delete_snapshot(self, snapshot: Snapshot) -> None:
+        if self._in_group_snapshot(snapshot):
+            LOG.info(
+                "Snapshot %s goes with its group snapshot %s",
+                snapshot.id,
+                snapshot.group_snapshot_id,
+            )
+            return
         self.store.delete_snapshot(*self._snapshot_ids(snapshot))
 
     @backend_call
@@ -307,13 +316,18 @@ class RBDDriver(ManageMethods, RBDGroups):
             features=self.images.features(multiattach(volume)),
             disable_sparse=disable_sparse,
         )
+        self._join(volume)
         return None
 
     def _replaceable(self, volume_id: str) -> None:
         """Refuse to write an image onto a volume that is attached, or that
         has snapshots (its image is replaced by a new one)."""
         with self.images.open(names.volume(volume_id), read_only=True) as image:
-            busy = connections.attached(image) or list(self.images.snapshots(image))
+            busy = (
+                connections.attached(image)
+                or list(self.images.snapshots(image))
+                or list(self.images.group_snapshots(image))
+            )
         if busy:
             raise exception.VolumeIsBusy(
                 volume_id=volume_id,

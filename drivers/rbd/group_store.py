@@ -60,15 +60,14 @@ class GroupStore:
         """Remove the group, with its group snapshots; its images stay."""
         self.images.api.group_remove(self.images.ioctx, names.group(group_id))
 
-    def members(self, group_id: str) -> set[str]:
-        """The ids of the volumes whose images are (wholly) in the group."""
+    def images_of(self, group_id: str) -> set[str]:
+        """The names of the images (wholly) in the group."""
         if not self.exists(group_id):
             return set()
         with self._open(group_id) as group:
             listed = list(group.list_images())
         whole = self.lib.RBD_GROUP_IMAGE_STATE_ATTACHED
-        found = (names.volume_id_of(i["name"]) for i in listed if i["state"] == whole)
-        return {volume_id for volume_id in found if volume_id}
+        return {i["name"] for i in listed if i["state"] == whole}
 
     def add(self, group_id: str, volume_ids: Iterable[str]) -> None:
         """Put the volumes' images in the group (made if missing)."""
@@ -91,19 +90,24 @@ class GroupStore:
 
     def remove(self, group_id: str, volume_ids: Iterable[str]) -> None:
         """Take the volumes' images out of the group; gone ones are out."""
+        self._drop(group_id, [names.volume(v) for v in volume_ids])
+
+    def _drop(self, group_id: str, images: Iterable[str]) -> None:
         if not self.exists(group_id):
             return
         with self._open(group_id) as group:
-            for volume_id in volume_ids:
+            for name in images:
                 with contextlib.suppress(self.lib.ObjectNotFound):
-                    group.remove_image(self.images.ioctx, names.volume(volume_id))
+                    group.remove_image(self.images.ioctx, name)
 
     def match(self, group_id: str, volume_ids: Iterable[str]) -> None:
         """Make the group hold exactly these volumes: the worker's record
         of the group is what counts."""
-        wanted = set(volume_ids)
-        self.remove(group_id, self.members(group_id) - wanted)
-        self.add(group_id, sorted(wanted))
+        wanted = sorted(set(volume_ids))
+        self._drop(
+            group_id, self.images_of(group_id) - {names.volume(v) for v in wanted}
+        )
+        self.add(group_id, wanted)
 
     # -- group snapshots --------------------------------------------------------
 

@@ -135,16 +135,19 @@ class RBDGroups(RBDDriverBase):
             self.store.delete_snapshot(*self._snapshot_ids(snapshot))
         return None, None
 
+    def _join(self, volume: Volume) -> None:
+        """A new volume of a group joins its RBD group."""
+        if volume.group_id:
+            self.groups.add(volume.group_id, [self._volume_id(volume)])
+
     def _from_group_snapshot(self, volume: Volume, snapshot: Snapshot) -> bool:
         """Make ``volume`` from ``snapshot`` if it is the member of an RBD
         group snapshot (a copy: Ceph 16 clones user snapshots only); False
         when it is an image snapshot of its own."""
-        source_id, snapshot_id = self._snapshot_ids(snapshot)
-        if not snapshot.group_snapshot_id or self.store.source_exists(
-            source_id, snapshot_id
-        ):
+        if not self._in_group_snapshot(snapshot):
             return False
-        source = self.groups.member_snapshot(source_id, snapshot.group_snapshot_id)
+        source_id, snapshot_id = self._snapshot_ids(snapshot)
+        source = self.groups.member_snapshot(source_id, str(snapshot.group_snapshot_id))
         if source is None:
             raise exception.SnapshotNotFound(snapshot_id=snapshot_id)
         volume_id = self._volume_id(volume)
@@ -156,13 +159,19 @@ class RBDGroups(RBDDriverBase):
             self.groups.copy(volume_id, size, features, source)
         return True
 
+    def _in_group_snapshot(self, snapshot: Snapshot) -> bool:
+        """Whether the snapshot is a member of an RBD group snapshot rather
+        than an image snapshot of its own (taken by the worker's generic
+        groups, or before the driver had groups)."""
+        source_id, snapshot_id = self._snapshot_ids(snapshot)
+        return bool(snapshot.group_snapshot_id) and not self.store.source_exists(
+            source_id, snapshot_id
+        )
+
     def _refuse_group_member(self, snapshot: Snapshot, action: str) -> None:
         """librbd rolls back a group snapshot only for the whole group."""
-        source_id, snapshot_id = self._snapshot_ids(snapshot)
-        if snapshot.group_snapshot_id and not self.store.source_exists(
-            source_id, snapshot_id
-        ):
+        if self._in_group_snapshot(snapshot):
             raise exception.InvalidInput(
-                reason=f"snapshot {snapshot_id} is a member of RBD group snapshot "
+                reason=f"snapshot {snapshot.id} is a member of RBD group snapshot "
                 f"{snapshot.group_snapshot_id}; cannot {action} one member of it"
             )

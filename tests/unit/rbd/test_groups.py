@@ -4,6 +4,7 @@ group snapshot, of one moment for every member even while a client writes."""
 from __future__ import annotations
 
 import itertools
+import pathlib
 import struct
 import threading
 import uuid
@@ -16,6 +17,7 @@ from tests.ceph import CephCluster
 from tests.unit.rbd.conftest import MiB, Pool, snapshot, volume
 from volworker import exception
 from volworker.context import RequestContext
+from volworker.image import LocalImageService
 from volworker.objects import Group, GroupSnapshot, GroupType, Snapshot, Volume
 from volworker_drivers.rbd.driver import RBDDriver
 
@@ -214,6 +216,11 @@ def test_a_member_of_a_group_snapshot_stays_until_the_group_snapshot_goes(
         driver.revert_to_snapshot(CTX, members[0], snapshots[0])
     with pytest.raises(exception.VolumeIsBusy, match="snapshots"):
         driver.delete_volume(members[0])
+    # deleted alone, a member's data stays until its group snapshot goes
+    driver.delete_snapshot(snapshots[0])
+    assert list(_group_snaps(pool, members[0].name)) == [
+        f"group-snapshot-{group_snapshot.id}"
+    ]
 
     driver.delete_group_snapshot(CTX, group_snapshot, snapshots)
     # a member deleted alone leaves its group first
@@ -252,3 +259,26 @@ def test_a_consistent_group_refuses_an_attached_member_without_the_lock(
     # a group that does not ask for consistency takes it attached
     driver.initialize_connection(members[1], {"host": "vm-host"})
     _take(driver, group.replace(group_type=None))
+
+
+def test_a_new_volume_of_a_group_joins_its_rbd_group(
+    driver: RBDDriver, pool: Pool, tmp_path: pathlib.Path
+) -> None:
+    group = _group(driver, [])
+    source = volume(group_id=group.id)
+    driver.create_volume(source)
+    clone = volume(group_id=group.id)
+    driver.create_cloned_volume(clone, source)
+    listed = {i["name"] for i in _rbd_group(pool, group).list_images()}
+    assert listed == {source.name, clone.name}
+
+    # an image written onto a member replaces its image, in the group too
+    raw = tmp_path / "image.raw"
+    raw.write_bytes(b"\x5a" * MiB)
+    images = LocalImageService(str(tmp_path / "images"))
+    image_id = str(uuid.uuid4())
+    images.upload(CTX, {"id": image_id, "disk_format": "raw"}, str(raw))
+    driver.copy_image_to_volume(CTX, clone, images, image_id)
+    listed = {i["name"] for i in _rbd_group(pool, group).list_images()}
+    assert listed == {source.name, clone.name}
+    assert pool.read(clone.name, MiB) == b"\x5a" * MiB
