@@ -6,7 +6,10 @@ from __future__ import annotations
 import itertools
 import pathlib
 import struct
+import subprocess
+import sys
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -282,3 +285,63 @@ def test_a_new_volume_of_a_group_joins_its_rbd_group(
     listed = {i["name"] for i in _rbd_group(pool, group).list_images()}
     assert listed == {source.name, clone.name}
     assert pool.read(clone.name, MiB) == b"\x5a" * MiB
+
+
+_HALF_TAKE = """
+import sys, rados, rbd
+conf, pool, group, snap = sys.argv[1:]
+client = rados.Rados(conffile=conf, rados_id="admin")
+client.connect()
+ioctx = client.open_ioctx(pool)
+with rbd.Group(ioctx, group) as g:
+    print("taking", flush=True)
+    g.create_snap(snap, 0)
+"""
+
+
+def _half_take(ceph: CephCluster, pool: Pool, group: Group) -> GroupSnapshot | None:
+    """A group snapshot that a client killed inside librbd left half made,
+    or None when no kill landed there."""
+    for delay in (0.05, 0.1, 0.2, 0.3, 0.5):
+        group_snapshot = GroupSnapshot(
+            id=str(uuid.uuid4()), group_id=group.id, group=group
+        )
+        name = f"group-snapshot-{group_snapshot.id}"
+        args = [str(ceph.conf), ceph.pool, group.name, name]
+        taking = subprocess.Popen(
+            [sys.executable, "-c", _HALF_TAKE, *args],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert taking.stdout is not None and taking.stdout.readline() == "taking\n"
+        time.sleep(delay)
+        taking.kill()
+        taking.wait()
+        with _rbd_group(pool, group) as rbd_group:
+            states = {s["name"]: s["state"] for s in rbd_group.list_snaps()}
+            if states.get(name) == pool.rbd.RBD_GROUP_SNAP_STATE_INCOMPLETE:
+                return group_snapshot
+            if name in states:
+                rbd_group.remove_snap(name)
+    return None
+
+
+def test_a_group_snapshot_left_half_made_is_taken_again(
+    driver: RBDDriver, pool: Pool, ceph_cluster: CephCluster
+) -> None:
+    """A worker killed inside librbd's group snapshot leaves it incomplete,
+    with some members' image snapshots: the redo takes it whole."""
+    members = _members(driver, 8)
+    group = _group(driver, members)
+    group_snapshot = _half_take(ceph_cluster, pool, group)
+    if group_snapshot is None:
+        pytest.skip("no kill landed inside the group snapshot")
+    name = f"group-snapshot-{group_snapshot.id}"
+    members_snaps = [
+        snapshot(v).replace(group_snapshot_id=group_snapshot.id) for v in members
+    ]
+    driver.create_group_snapshot(CTX, group_snapshot, members_snaps)
+    listed = [(s["name"], s["state"]) for s in _rbd_group(pool, group).list_snaps()]
+    assert listed == [(name, pool.rbd.RBD_GROUP_SNAP_STATE_COMPLETE)]
+    for member in members:
+        assert list(_group_snaps(pool, member.name)) == [name]
