@@ -51,10 +51,13 @@ class GroupStore:
             yield group
 
     def create(self, group_id: str) -> None:
-        try:
+        """Make the group unless it is there (a redo, or a member added)."""
+        if self.exists(group_id):
+            return
+        # another thread of a cluster member may make it meanwhile
+        with contextlib.suppress(self.lib.ObjectExists):
             self.images.api.group_create(self.images.ioctx, names.group(group_id))
-        except self.lib.ObjectExists:
-            LOG.info("Group %s exists already; nothing to do", group_id)
+            LOG.info("Made RBD group %s/%s", self.images.pool, names.group(group_id))
 
     def delete(self, group_id: str) -> None:
         """Remove the group, with its group snapshots; its images stay."""
