@@ -33,7 +33,7 @@ from tests.faults.test_kill_rbd import on_ceph, seeded
 from volworker.rpc.rpcapi import VolumeAPI
 from volworker.testing.worker import Worker
 
-ROUNDS = 3
+ROUNDS = 4
 MEMBERS = 4
 
 
@@ -150,6 +150,8 @@ def test_kill_9_around_rbd_group_snapshots_and_groups_from_them(
         tally.sent += 2
         problems = _audit(api, server, ceph_cluster, groups, gsnaps)
         assert problems == [], problems
+    recovered = worker.log().count("Recovering create_group")
+    print(f"{recovered} of {2 * ROUNDS} kills cut a group operation short")
     assert ended_cleanly(worker) == []
     assert worker.stop() == 0
     with ceph_cluster.admin() as ioctx:
