@@ -63,14 +63,15 @@ class GroupStore:
         """Remove the group, with its group snapshots; its images stay."""
         self.images.api.group_remove(self.images.ioctx, names.group(group_id))
 
-    def images_of(self, group_id: str) -> set[str]:
-        """The names of the images (wholly) in the group."""
+    def images_of(self, group_id: str) -> dict[str, bool]:
+        """The names of the images in the group, each with whether it is
+        wholly in it (not left half added or half removed by a crash)."""
         if not self.exists(group_id):
-            return set()
+            return {}
         with self._open(group_id) as group:
             listed = list(group.list_images())
         whole = self.lib.RBD_GROUP_IMAGE_STATE_ATTACHED
-        return {i["name"] for i in listed if i["state"] == whole}
+        return {i["name"]: i["state"] == whole for i in listed}
 
     def add(self, group_id: str, volume_ids: Iterable[str]) -> None:
         """Put the volumes' images in the group (made if missing)."""
@@ -107,8 +108,15 @@ class GroupStore:
         """Make the group hold exactly these volumes: the worker's record
         of the group is what counts."""
         wanted = sorted(set(volume_ids))
+        names_wanted = {names.volume(v) for v in wanted}
+        # one left half in is taken out and put back
         self._drop(
-            group_id, self.images_of(group_id) - {names.volume(v) for v in wanted}
+            group_id,
+            [
+                name
+                for name, whole in self.images_of(group_id).items()
+                if not whole or name not in names_wanted
+            ],
         )
         self.add(group_id, wanted)
 
