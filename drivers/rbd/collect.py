@@ -168,8 +168,9 @@ class Collector:
             if name is not None and names.is_kept_snapshot(name):
                 image.set_snap_by_id(snap_id)
                 return any(True for _ in image.list_children2()), False
-            half_removed = len(self.images.snapshots(image)) < len(
-                list(image.list_snaps())
+            trash = self.lib.RBD_SNAP_NAMESPACE_TYPE_TRASH
+            half_removed = any(
+                snap.get("namespace") == trash for snap in image.list_snaps()
             )
             return False, not (half_removed or names.is_deferred(image.get_name()))
 

@@ -3,9 +3,10 @@ clients' own librbd (Nova and os-brick read the connection info).
 
 The modules beside this one do the work (``store`` for volumes and
 snapshots, ``collect`` for what is kept for clones, ``qemu`` for images,
-``manage`` for manage and unmanage); the driver checks what it is given and
-turns Ceph's errors into the contract's at its boundary (``base``). Every
-call runs on a worker thread, over the one connection ``do_setup`` opened.
+``manage`` for manage and unmanage, ``groups`` for RBD groups); the driver
+checks what it is given and turns Ceph's errors into the contract's at its
+boundary (``base``). Every call runs on a worker thread, over the one
+connection ``do_setup`` opened.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from .base import backend_call, gib, multiattach
 from .cluster import Cluster, Settings
 from .collect import Collector
 from .fence import fence_member, fence_previous_instance
+from .groups import RBDGroups
 from .images import Images, order_of
 from .manage import ManageMethods
 from .store import Store
@@ -37,7 +39,7 @@ LOG = logging.getLogger(__name__)
 
 
 @volumedriver
-class RBDDriver(ManageMethods):
+class RBDDriver(ManageMethods, RBDGroups):
     """Volumes as Ceph RBD images, copy-on-write snapshots and clones."""
 
     VERSION = "1.0.0"
@@ -49,6 +51,8 @@ class RBDDriver(ManageMethods):
             Feature.MANAGE_VOLUMES,
             Feature.MANAGE_SNAPSHOTS,
             Feature.DATA_PATH,
+            Feature.GROUPS,
+            Feature.CONSISTENT_GROUP_SNAPSHOT,
         }
     )
 
@@ -141,6 +145,7 @@ class RBDDriver(ManageMethods):
         volume_id = self._volume_id(volume)
         size = gib(volume.size, f"size of volume {volume_id}")
         self.store.create(volume_id, size, multiattach(volume))
+        self._join(volume)
         return None
 
     @backend_call
@@ -169,9 +174,11 @@ class RBDDriver(ManageMethods):
     def create_volume_from_snapshot(
         self, volume: Volume, snapshot: Snapshot
     ) -> ModelUpdate:
-        source_id, snapshot_id = self._snapshot_ids(snapshot)
-        missing = exception.SnapshotNotFound(snapshot_id=snapshot_id)
-        self._clone(volume, source_id, snapshot_id, missing)
+        if not self._from_group_snapshot(volume, snapshot):
+            source_id, snapshot_id = self._snapshot_ids(snapshot)
+            missing = exception.SnapshotNotFound(snapshot_id=snapshot_id)
+            self._clone(volume, source_id, snapshot_id, missing)
+        self._join(volume)
         return None
 
     @backend_call
@@ -179,6 +186,7 @@ class RBDDriver(ManageMethods):
         source_id = self._volume_id(src_vref)
         missing = exception.VolumeNotFound(volume_id=source_id)
         self._clone(volume, source_id, None, missing)
+        self._join(volume)
         return None
 
     @backend_call
@@ -195,6 +203,13 @@ class RBDDriver(ManageMethods):
 
     @backend_call
     def delete_snapshot(self, snapshot: Snapshot) -> None:
+        if self._in_group_snapshot(snapshot):
+            LOG.info(
+                "Snapshot %s goes with its group snapshot %s",
+                snapshot.id,
+                snapshot.group_snapshot_id,
+            )
+            return
         self.store.delete_snapshot(*self._snapshot_ids(snapshot))
 
     @backend_call
@@ -202,6 +217,7 @@ class RBDDriver(ManageMethods):
         self, context: RequestContext, volume: Volume, snapshot: Snapshot
     ) -> None:
         volume_id, snapshot_id = self._snapshot_ids(snapshot)
+        self._refuse_group_member(snapshot, "revert to")
         if self._volume_id(volume) != volume_id:
             raise exception.InvalidInput(
                 reason=f"snapshot {snapshot_id} is not a snapshot of volume {volume.id}"
@@ -300,13 +316,18 @@ class RBDDriver(ManageMethods):
             features=self.images.features(multiattach(volume)),
             disable_sparse=disable_sparse,
         )
+        self._join(volume)
         return None
 
     def _replaceable(self, volume_id: str) -> None:
         """Refuse to write an image onto a volume that is attached, or that
         has snapshots (its image is replaced by a new one)."""
         with self.images.open(names.volume(volume_id), read_only=True) as image:
-            busy = connections.attached(image) or list(self.images.snapshots(image))
+            busy = (
+                connections.attached(image)
+                or list(self.images.snapshots(image))
+                or list(self.images.group_snapshots(image))
+            )
         if busy:
             raise exception.VolumeIsBusy(
                 volume_id=volume_id,

@@ -9,6 +9,7 @@ catches ``rbd.ImageNotFound`` itself.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import math
@@ -237,9 +238,19 @@ class Images:
             except Exception as exc:
                 LOG.warning("Could not remove %s/%s: %s", self.pool, tmp, exc)
             raise
+        name = names.volume(volume_id)
+        group = None
         if replace:
-            self.remove(names.volume(volume_id))
-        self.rename(tmp, names.volume(volume_id))
+            # gone already when a crash came between its removal and the
+            # rename; the driver puts the volume back in its group then
+            with contextlib.suppress(self.lib.ImageNotFound), self.open(name) as old:
+                group = self.leave_group(old)
+            self.remove(name)
+        self.rename(tmp, name)
+        if group:
+            # the new image takes the old one's place in its group too
+            with self.lib.Group(self.ioctx, group) as rbd_group:
+                rbd_group.add_image(self.ioctx, name)
 
     # -- snapshots and clones ---------------------------------------------------
 
@@ -251,6 +262,31 @@ class Images:
             for snap in image.list_snaps()
             if snap.get("namespace", user) == user
         }
+
+    def group_snapshots(self, image: Any) -> dict[str, int]:
+        """The image's snapshots taken by RBD group snapshots: the group
+        snapshot's name to the image's snapshot id."""
+        group = self.lib.RBD_SNAP_NAMESPACE_TYPE_GROUP
+        return {
+            snap["group"]["snap_name"]: snap["id"]
+            for snap in image.list_snaps()
+            if snap.get("namespace") == group
+        }
+
+    def leave_group(self, image: Any) -> str | None:
+        """Take the image out of its RBD group (librbd refuses to remove an
+        image that is in one); the group's name, or None."""
+        spec = image.group()
+        if not spec["name"]:
+            return None
+        if spec["pool"] != self.ioctx.get_pool_id():
+            raise self.lib.InvalidArgument(
+                f"{image.get_name()} is in group {spec['name']} of another pool"
+            )
+        with self.lib.Group(self.ioctx, spec["name"]) as group:
+            group.remove_image(self.ioctx, image.get_name())
+        LOG.info("Took %s/%s out of its group", self.pool, image.get_name())
+        return str(spec["name"])
 
     def finish_removals(self, image: Any) -> None:
         """Remove the snapshots whose removal a crash interrupted: librbd

@@ -18,6 +18,13 @@ and on a volume's image::
     volume-<uuid>.clone_snap        the snapshot a cloned volume hangs from
     unmanaged-snapshot-<uuid>       a snapshot the worker let go of
 
+and RBD groups of the pool's volumes::
+
+    group-<uuid>                    a group
+    group-snapshot-<uuid>           a group snapshot (librbd keeps its
+                                    snapshot of each member image in the
+                                    group namespace, hidden from users)
+
 ``.deleted`` and ``.clone_snap`` are Cinder's names for the same things, so
 a pool Cinder's RBD driver ran is tidied the same way by this one.
 """
@@ -37,6 +44,8 @@ __all__ = [
     "clone_snapshot",
     "creating",
     "deleted",
+    "group",
+    "group_snapshot",
     "is_deferred",
     "is_internal",
     "is_kept_snapshot",
@@ -61,6 +70,14 @@ def volume(volume_id: str) -> str:
 
 def snapshot(snapshot_id: str) -> str:
     return "snapshot-" + check_uuid(snapshot_id, "snapshot")
+
+
+def group(group_id: str) -> str:
+    return "group-" + check_uuid(group_id, "group")
+
+
+def group_snapshot(group_snapshot_id: str) -> str:
+    return "group-snapshot-" + check_uuid(group_snapshot_id, "group snapshot")
 
 
 def clone_snapshot(clone_id: str) -> str:

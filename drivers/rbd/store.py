@@ -47,7 +47,7 @@ class Store:
         self.max_depth = max_depth
         self.flatten_from_snapshot = flatten_from_snapshot
 
-    def _whole(self, volume_id: str, size: int) -> bool:
+    def whole(self, volume_id: str, size: int) -> bool:
         """Whether the volume's image is there already (a redo), of ``size``."""
         name = names.volume(volume_id)
         found = self.images.size(name)
@@ -63,7 +63,7 @@ class Store:
 
     def create(self, volume_id: str, size: int, multiattach: bool) -> None:
         """A new image: it reads as zeros, never as a deleted volume's data."""
-        if self._whole(volume_id, size):
+        if self.whole(volume_id, size):
             return
         with self.images.building(volume_id) as tmp:
             self.images.create(tmp, size, self.images.features(multiattach))
@@ -81,7 +81,7 @@ class Store:
         the clone was flattened."""
         source = names.volume(source_id)
         snap = names.snapshot(snapshot_id) if snapshot_id else None
-        if self._whole(volume_id, size):
+        if self.whole(volume_id, size):
             self._tidy(source, snap or names.clone_snapshot(volume_id))
             return False
         with self.images.open(source) as src:
@@ -153,11 +153,13 @@ class Store:
                     for s in self.images.snapshots(image)
                     if not names.is_kept_snapshot(s)
                 ]
+                own += list(self.images.group_snapshots(image))
                 if own:
                     raise exception.VolumeIsBusy(
                         volume_id=volume_id,
                         reason=f"it has snapshots ({', '.join(own)})",
                     )
+                self.images.leave_group(image)
                 kept = self.collector.sweep(image)
                 noted = None if kept else self.collector.note_parent(image)
         except self.lib.ImageNotFound:

@@ -41,7 +41,7 @@ def _drop_snapshots(image: Any, rbd: Any) -> None:
 
 
 def purge(ioctx: Any) -> None:
-    """Remove every image, snapshot and note of the pool.
+    """Remove every group, image, snapshot and note of the pool.
 
     An image a killed worker had open stays busy until its watch times out
     (5 s on the throwaway cluster), so passes go on until then.
@@ -49,6 +49,9 @@ def purge(ioctx: Any) -> None:
     import rbd
 
     api = rbd.RBD()
+    for group in api.group_list(ioctx):
+        # with its group snapshots, which image snapshots cannot remove
+        api.group_remove(ioctx, group)
     deadline = time.monotonic() + PURGE_PATIENCE
     while api.list(ioctx) and time.monotonic() < deadline:
         for name in api.list(ioctx):

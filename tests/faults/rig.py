@@ -59,6 +59,17 @@ def _prefix(line: str) -> str:
     return " ".join(line.split(" ", 5)[:5])
 
 
+def ended_cleanly(worker: Worker) -> list[str]:
+    """What is wrong at the end of a run: operations the journal still has
+    accepted or running, and log lines of an unexpected exception."""
+    stuck = [
+        f"{r['request_id']} still {r['state']}"
+        for r in journal_of(worker).operations()
+        if r["state"] in ("accepted", "running")
+    ]
+    return stuck + unexpected_errors(worker)
+
+
 def unexpected_errors(worker: Worker) -> list[str]:
     """The log lines that show an exception nobody expected."""
     lines = worker.log().splitlines()

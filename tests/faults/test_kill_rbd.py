@@ -189,6 +189,22 @@ def check_pool(journal: Journal, ceph: CephCluster) -> list[str]:
     return problems
 
 
+def seeded() -> random.Random:
+    """A random source of the run's seed, printed to replay the run."""
+    seed = _seed()
+    print(f"VOLWORKER_FAULT_SEED={seed}")
+    return random.Random(seed)
+
+
+def on_ceph(
+    ceph: CephCluster, make_worker: Callable[..., Worker], **kwargs: Any
+) -> Worker:
+    """A worker (not started) whose backend is the emptied test pool."""
+    with ceph.admin() as ioctx:
+        purge(ioctx)
+    return make_worker({BACKEND: ceph.backend()}, **kwargs)
+
+
 @pytest.mark.time_limit(150)
 def test_kill_9_during_mixed_load_on_rbd(
     shared_broker: None,
@@ -199,13 +215,10 @@ def test_kill_9_during_mixed_load_on_rbd(
     load: Callable[..., Sender],
     tally: Tally,
 ) -> None:
-    seed = _seed()
-    print(f"VOLWORKER_FAULT_SEED={seed}")
-    rng = random.Random(seed)
-    with ceph_cluster.admin() as ioctx:
-        purge(ioctx)
-    worker = make_worker(
-        {BACKEND: ceph_cluster.backend()},
+    rng = seeded()
+    worker = on_ceph(
+        ceph_cluster,
+        make_worker,
         defaults={"max_concurrent_operations": 8, "graceful_shutdown_timeout": 5},
     )
     events = notifications(worker)
