@@ -133,8 +133,7 @@ def specs(value: Any, field: str) -> dict[str, str]:
     if len(items) > MAX_METADATA_ITEMS:
         raise _fail(f"{field} has more than {MAX_METADATA_ITEMS} keys")
     return {
-        _text(k, f"{field} key"): _text(v, f"{field}[{k!r}]")
-        for k, v in items.items()
+        _text(k, f"{field} key"): _text(v, f"{field}[{k!r}]") for k, v in items.items()
     }
 
 
