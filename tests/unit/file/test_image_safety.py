@@ -130,12 +130,18 @@ def test_an_image_is_never_replaced(driver: FileDriver, tmp_path: pathlib.Path) 
 def test_qemu_img_runs_under_prlimit(
     build: Any, tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """prlimit on PATH is a wrapper that notes its arguments, then runs."""
+    """prlimit on PATH is a wrapper that notes its arguments and how many
+    malloc arenas the tool may have (the ceiling counts their reservations),
+    then runs."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     log = tmp_path / "prlimit.log"
     wrapper = bin_dir / "prlimit"
-    wrapper.write_text(f'#!/bin/sh\necho "$*" >> {log}\nexec /usr/bin/prlimit "$@"\n')
+    wrapper.write_text(
+        "#!/bin/sh\n"
+        f'echo "arenas=$MALLOC_ARENA_MAX $*" >> {log}\n'
+        'exec /usr/bin/prlimit "$@"\n'
+    )
     wrapper.chmod(0o755)
     monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
     driver = build(qemu_img_memory_limit_mb=512, qemu_img_info_cpu_limit=7)
@@ -146,5 +152,5 @@ def test_qemu_img_runs_under_prlimit(
     info = [line for line in lines if " qemu-img info " in line]
     convert = [line for line in lines if " qemu-img convert " in line]
     assert info and convert, lines
-    assert info[0].startswith(f"--as={512 * MiB} --cpu=7 -- ")
-    assert convert[0].startswith(f"--as={512 * MiB} -- ")
+    assert info[0].startswith(f"arenas=2 --as={512 * MiB} --cpu=7 -- ")
+    assert convert[0].startswith(f"arenas=2 --as={512 * MiB} -- ")
