@@ -89,6 +89,19 @@ class KillRounds:
     in_flight: Counter[str] = field(default_factory=Counter)
     kills: list[Kill] = field(default_factory=list)
 
+    def summary(self, setup: str, **where: Any) -> dict[str, Any]:
+        """What the results file says of these rounds: the ``setup``'s name,
+        ``where`` they ran (driver, database, filesystem, rounds,
+        operations) and the kills."""
+        return {
+            "setup": setup,
+            **where,
+            "kills": len(self.kills),
+            "kills_with_work_running": sum(
+                "running" in k.unfinished.values() for k in self.kills
+            ),
+        }
+
     def _rows(self) -> list[dict[str, Any]]:
         return journal_of(self.worker).operations()
 

@@ -166,15 +166,9 @@ def test_kill_9_during_mixed_load(  # noqa: PLR0913 - fixtures
         findings.extend(rounds.run(number, setup.operations))
     findings.extend(rounds.audit_effects())
     kill_rounds.append(
-        {
-            "setup": name,
-            **asdict(setup),
-            "filesystem": None if fake else fs_type(place),
-            "kills": len(rounds.kills),
-            "kills_with_work_running": sum(
-                "running" in k.unfinished.values() for k in rounds.kills
-            ),
-        }
+        rounds.summary(
+            name, **asdict(setup), filesystem=None if fake else fs_type(place)
+        )
     )
     assert not findings, findings.report(limit=40)
     assert any("running" in k.unfinished.values() for k in rounds.kills), (

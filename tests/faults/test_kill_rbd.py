@@ -214,6 +214,7 @@ def test_kill_9_during_mixed_load_on_rbd(
     notifications: Callable[..., Notifications],
     load: Callable[..., Sender],
     tally: Tally,
+    kill_rounds: list[dict[str, Any]],
 ) -> None:
     rng = seeded()
     worker = on_ceph(
@@ -237,6 +238,17 @@ def test_kill_9_during_mixed_load_on_rbd(
     findings = Findings()
     for number in range(1, ROUNDS + 1):
         findings.extend(rounds.run(number, OPS_PER_ROUND))
+    kill_rounds.append(
+        rounds.summary(
+            "rbd-memstore",
+            driver="rbd",
+            pool=ceph_cluster.pool,
+            database="sqlite",
+            filesystem="memstore",
+            rounds=ROUNDS,
+            operations=OPS_PER_ROUND,
+        )
+    )
     assert not findings, findings.report(limit=40)
     assert unexpected_errors(worker) == []
     assert worker.stop() == 0
