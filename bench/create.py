@@ -34,6 +34,7 @@ from bench.rounds import (
     by_notifications,
     by_server_counter,
     drain,
+    rotation,
     session,
 )
 from bench.scraping import SCRAPE_INTERVAL, scraped
@@ -261,9 +262,7 @@ def run(
     send_rates: list[float] = []
     ceilings: list[float] = []
     for r in range(repeats):
-        order = list(VARIANTS)
-        order = order[r % len(order) :] + order[: r % len(order)]
-        for i, variant in enumerate(order):
+        for i, variant in enumerate(rotation(list(VARIANTS), r)):
             done = _round(tmp, variant, f"f1-r{r}-v{i}", casts)
             rates[variant].append(done["rate"])
             send_rates.append(done["send_rate"])
