@@ -67,7 +67,7 @@ service_opts = [
     ),
     cfg.IntOpt(
         "sender_threads",
-        default=8,
+        default=2,
         min=1,
         deprecated_name="outbox_threads",
         help="Threads that publish notifications and replies.",
