@@ -198,16 +198,16 @@ class BatchPublisher:
         conn = kombu.Connection(self._url, failover_strategy="round-robin")
         conn.connect()
         self._conn = conn
+        channel = conn.channel()
         # As oslo does, follow an exchange that exists already, whatever
         # its durability; a passive declaration that fails closes its
         # channel, hence a channel of its own.
         if not self._exists(
             lambda ch: ch.exchange_declare(self._exchange, "topic", passive=True)
         ):
-            conn.channel().exchange_declare(
+            channel.exchange_declare(
                 self._exchange, "topic", durable=self._durable, auto_delete=False
             )
-        channel = conn.channel()
         channel.confirm_select()
         channel.events["basic_ack"].add(self._on_ack)
         channel.events["basic_nack"].add(self._on_nack)
