@@ -23,6 +23,9 @@ medians with the range of the per-repeat ratios. Figures:
     (one repeat: it takes minutes)
 11. rbd driver on a throwaway Ceph: latency and throughput against direct
     librbd, clone of 1 vs 10 GiB (runs bench/rbd.py)
+12. the ceiling of a create's messaging: the bare oslo server + Notifier vs
+    a kombu consumer (a confirm wait per publish) vs py-amqp with confirms
+    pipelined, draining the same casts (bench/ceiling.py)
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ from typing import Any  # noqa: E402
 from bench import (  # noqa: E402
     calls,
     capabilities_fig,
+    ceiling,
     concurrency,
     create,
     flood,
@@ -66,6 +70,7 @@ from volworker.testing.listen import VHOST  # noqa: E402
 #: sizes of each figure: (full run, --quick)
 SIZES: dict[str, tuple[Any, Any]] = {
     "casts": (20_000, 2_000),
+    "ceiling_casts": (10_000, 2_000),
     "calls": (2_000, 300),
     "ordering_ops": (3_000, 400),
     "per_slot": (100, 10),
@@ -84,7 +89,7 @@ SIZES: dict[str, tuple[Any, Any]] = {
 }
 
 NOTIFICATION_QUEUES = ("notifications.info", "notifications.error")
-FIGURES = ("1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11")
+FIGURES = ("1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12")
 
 NOTES = [
     "Ratios are of medians; the range in brackets is of the per-repeat ratios "
@@ -141,6 +146,7 @@ def _figures(
         "9": lambda: nbd_memory.run(tmp, size["attachments"], r, _log),
         "10": lambda: flood.run(tmp, size["flood"], 1, _log),
         "11": lambda: rbd.run(tmp, size["rbd"], r, _log),
+        "12": lambda: ceiling.run(tmp, size["ceiling_casts"], r, _log),
     }
 
 

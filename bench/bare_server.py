@@ -144,6 +144,13 @@ class BareServer(Worker):
         super().__init__(tmp_path, {"bare": {}}, **kwargs)
         self.notifications = notifications
 
+    #: the module run as the server process
+    module = "bench.bare_server"
+
+    def arguments(self) -> list[str]:
+        """The process's own arguments, after ``--config-file``."""
+        return [] if self.notifications else ["--no-notifications"]
+
     def start(self, *args: str) -> BareServer:
         notify_path = self.dir / "notify.sock"
         notify_path.unlink(missing_ok=True)
@@ -155,10 +162,8 @@ class BareServer(Worker):
             "NOTIFY_SOCKET": str(notify_path),
             "PYTHONPATH": str(REPO),
         }
-        cmd = [sys.executable, "-m", "bench.bare_server"]
-        cmd += ["--config-file", str(self.config), *args]
-        if not self.notifications:
-            cmd.append("--no-notifications")
+        cmd = [sys.executable, "-m", self.module, "--config-file", str(self.config)]
+        cmd += [*self.arguments(), *args]
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
                 cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO

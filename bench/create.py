@@ -34,6 +34,7 @@ from bench.rounds import (
     by_notifications,
     by_server_counter,
     drain,
+    rotation,
     session,
 )
 from bench.scraping import SCRAPE_INTERVAL, scraped
@@ -46,6 +47,7 @@ __all__ = ["collector_ceiling", "run", "send_creates"]
 TARGET = 0.9
 VOLWORKER = "volworker (fake)"
 METERED = f"volworker (fake), metrics scraped every {SCRAPE_INTERVAL:g} s"
+KOMBU = "volworker (fake), notification_publisher = kombu"
 BARE = "bare oslo server + notifications"
 BARE_SILENT = "bare oslo server, no notifications"
 
@@ -62,9 +64,19 @@ def metered_worker(tmp: pathlib.Path, name: str) -> Worker:
     return fake_worker(tmp, name, extra={"metrics": {"listen": "127.0.0.1:0"}})
 
 
+def kombu_worker(tmp: pathlib.Path, name: str) -> Worker:
+    return Worker(
+        tmp,
+        {"fake": {"volume_driver": "fake"}},
+        name=name,
+        defaults={"notification_publisher": "kombu"},
+    )
+
+
 VARIANTS: dict[str, tuple[Callable[[pathlib.Path, str], Worker], Finish]] = {
     VOLWORKER: (fake_worker, by_notifications("volume.create")),
     METERED: (metered_worker, by_notifications("volume.create")),
+    KOMBU: (kombu_worker, by_notifications("volume.create")),
     BARE: (
         lambda tmp, name: BareServer(tmp, name=name),
         by_notifications("volume.create"),
@@ -192,6 +204,14 @@ def _rows(
         report.row("1", f"… {BARE_SILENT}", found[BARE_SILENT], "/s"),
         report.row(
             "1",
+            f"… {KOMBU}",
+            found[KOMBU],
+            "/s",
+            vs=BARE,
+            ratio=ratio(found[KOMBU], found[BARE]),
+        ),
+        report.row(
+            "1",
             f"… metrics on vs off: {METERED}",
             found[METERED],
             "/s",
@@ -261,9 +281,7 @@ def run(
     send_rates: list[float] = []
     ceilings: list[float] = []
     for r in range(repeats):
-        order = list(VARIANTS)
-        order = order[r % len(order) :] + order[: r % len(order)]
-        for i, variant in enumerate(order):
+        for i, variant in enumerate(rotation(list(VARIANTS), r)):
             done = _round(tmp, variant, f"f1-r{r}-v{i}", casts)
             rates[variant].append(done["rate"])
             send_rates.append(done["send_rate"])

@@ -24,7 +24,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,6 +40,7 @@ __all__ = [
     "by_notifications",
     "by_server_counter",
     "drain",
+    "rotation",
     "session",
 ]
 
@@ -99,6 +100,13 @@ def session(server: Worker, start: bool = True) -> Iterator[Session]:
         counter.close()
         servers = [server.server(b) for b in server.backends]
         delete_queues([server.topic, *(f"{server.topic}.{n}" for n in servers)])
+
+
+def rotation(names: Sequence[str], repeat: int) -> list[str]:
+    """``names`` in the order of repeat ``repeat``: each repeat starts one
+    further on, so no variant always runs first (or last)."""
+    k = repeat % len(names)
+    return [*names[k:], *names[:k]]
 
 
 @dataclass

@@ -37,6 +37,7 @@ from volworker.metrics.live import Source
 from volworker.metrics.process import Metrics
 from volworker.metrics.recorder import Recorder
 from volworker.notify import Notifications
+from volworker.publisher import BatchPublisher
 from volworker.rpc import queues
 from volworker.rpc.dispatcher import Dispatcher
 from volworker.rpc.endpoint import METHODS, Endpoint
@@ -124,6 +125,7 @@ class Shared:
         store: Store,
         coordination: Coordination,
         senders: Senders,
+        publisher: BatchPublisher | None,
         executor: concurrent.futures.ThreadPoolExecutor,
         image_service: ImageService,
         health: Health,
@@ -136,6 +138,7 @@ class Shared:
         self.store = store
         self.coordination = coordination
         self.senders = senders
+        self.publisher = publisher
         self.executor = executor
         self.image_service = image_service
         self.health = health
@@ -265,7 +268,10 @@ class Backend:
             driver=driver,
             store=shared.store,
             notifications=Notifications(
-                shared.notification_transport, f"volworker.{self.host}", shared.senders
+                shared.notification_transport,
+                f"volworker.{self.host}",
+                shared.senders,
+                shared.publisher,
             ),
             images=shared.image_service,
             executor=shared.executor,

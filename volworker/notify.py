@@ -3,7 +3,10 @@
 Sent through oslo.messaging's Notifier (``messagingv2`` on the
 ``notifications`` topic) with publisher id ``volworker.<host>@<backend>``.
 Publishing waits for the broker, so it happens on the senders's threads, keyed
-by the object so that each object's events keep their order.
+by the object so that each object's events keep their order. With
+``notification_publisher = kombu`` the same bytes go out through a
+:class:`~volworker.publisher.BatchPublisher` instead, whose one thread keeps
+every event in order.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from typing import Any
 import oslo_messaging
 
 from volworker.context import RequestContext
+from volworker.publisher import BatchPublisher
 from volworker.senders import Senders
 
 __all__ = ["Notifications"]
@@ -25,16 +29,23 @@ class Notifications:
     """Announces what happens to one backend's volumes and snapshots."""
 
     def __init__(
-        self, transport: oslo_messaging.Transport, publisher_id: str, senders: Senders
+        self,
+        transport: oslo_messaging.Transport,
+        publisher_id: str,
+        senders: Senders,
+        publisher: BatchPublisher | None = None,
+        topic: str = "notifications",
     ) -> None:
         self.publisher_id = publisher_id
         self._notifier = oslo_messaging.Notifier(
             transport,
             publisher_id=publisher_id,
             driver="messagingv2",
-            topics=["notifications"],
+            topics=[topic],
         )
         self._senders = senders
+        self._publisher = publisher
+        self._topic = topic
 
     def emit(
         self,
@@ -46,6 +57,18 @@ class Notifications:
     ) -> None:
         """Send ``<kind>.<action>.<phase>`` (phase start, end or error)."""
         event_type = f"{kind}.{action}.{phase}"
-        send = self._notifier.error if phase == "error" else self._notifier.info
-        self._senders.send(str(payload.get("id")), send, context, event_type, payload)
+        if self._publisher is not None:
+            self._publisher.notify(
+                self._topic,
+                context.redacted_copy(),
+                self.publisher_id,
+                event_type,
+                "error" if phase == "error" else "info",
+                payload,
+            )
+        else:
+            send = self._notifier.error if phase == "error" else self._notifier.info
+            self._senders.send(
+                str(payload.get("id")), send, context, event_type, payload
+            )
         LOG.debug("[%s] %s %s", context.request_id, event_type, payload.get("id"))

@@ -26,6 +26,7 @@ from volworker.coordination import Coordination
 from volworker.health import Health
 from volworker.image import LocalImageService
 from volworker.metrics.process import Metrics
+from volworker.publisher import BatchPublisher, kombu_url
 from volworker.senders import Senders
 from volworker.state.private import private_dir
 from volworker.state.store import Store
@@ -72,11 +73,48 @@ service_opts = [
         deprecated_name="outbox_threads",
         help="Threads that publish notifications and replies.",
     ),
+    cfg.StrOpt(
+        "notification_publisher",
+        default="oslo",
+        choices=[
+            (
+                "oslo",
+                "oslo.messaging's Notifier, each notification confirmed "
+                "before the next",
+            ),
+            (
+                "kombu",
+                "the same messagingv2 bytes published by volworker with "
+                "kombu, confirms waited for in batches (RabbitMQ, classic queues)",
+            ),
+        ],
+        help="What sends notifications.",
+    ),
 ]
 
 
 def register_opts(conf: cfg.ConfigOpts) -> None:
     conf.register_opts(service_opts)
+
+
+def _publisher(conf: cfg.ConfigOpts) -> BatchPublisher | None:
+    """The kombu publisher if configured, else None (oslo's Notifier)."""
+    if conf.notification_publisher != "kombu":
+        return None
+    rabbit = conf.oslo_messaging_rabbit
+    if rabbit.rabbit_quorum_queue or rabbit.rabbit_stream_fanout:
+        LOG.warning(
+            "notification_publisher = kombu declares classic queues only; "
+            "oslo.messaging's Notifier sends the notifications"
+        )
+        return None
+    url = conf.oslo_messaging_notifications.transport_url or conf.transport_url
+    return BatchPublisher(
+        kombu_url(conf, url),
+        conf.control_exchange,
+        # Read when it first connects: the backends settle durability first.
+        durable=lambda: bool(rabbit.amqp_durable_queues),
+    )
 
 
 class Service:
@@ -125,6 +163,7 @@ class Service:
                 member_timeout=conf.coordination.member_timeout,
             ),
             senders=Senders(conf.sender_threads),
+            publisher=_publisher(conf),
             executor=executor,
             image_service=LocalImageService.from_conf(conf),
             health=health,
@@ -169,11 +208,15 @@ class Service:
         await loop.run_in_executor(shared.executor, shared.store.start)
         await loop.run_in_executor(shared.executor, shared.coordination.start)
         shared.senders.start()
+        if shared.publisher is not None:
+            shared.publisher.start()
         try:
             return await self._serve(shared)
         finally:
             await loop.run_in_executor(shared.executor, shared.coordination.stop)
             shared.senders.stop(timeout=10)
+            if shared.publisher is not None:
+                shared.publisher.stop(timeout=10)
             await loop.run_in_executor(shared.executor, shared.store.stop)
             shared.transport.cleanup()
             shared.notification_transport.cleanup()

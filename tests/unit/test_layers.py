@@ -135,7 +135,12 @@ def test_no_module_imports_one_that_imports_it_back() -> None:
         ),
         (
             "volworker.state",
-            ("volworker.state", "volworker.exception", "volworker.objects"),
+            (
+                "volworker.state",
+                "volworker.batches",
+                "volworker.exception",
+                "volworker.objects",
+            ),
         ),
     ],
 )

@@ -9,15 +9,19 @@ backend in ``enabled_backends``, failing only when none can start.
 
 from __future__ import annotations
 
+import os
 import warnings
 
 # Oslo.messaging and tooz import eventlet only to check for it; its
 # deprecation banner on every start would only confuse operators.
 warnings.filterwarnings("ignore", message="\\s*Eventlet is deprecated")
+# That import would also load eventlet's green DNS resolver (dnspython,
+# about 7 MiB of resident memory) for a process that never runs a green
+# thread; eventlet reads this before it is first imported.
+os.environ.setdefault("EVENTLET_NO_GREENDNS", "yes")
 
 import asyncio  # noqa: E402
 import logging  # noqa: E402
-import os  # noqa: E402
 import sys  # noqa: E402
 from collections.abc import Sequence  # noqa: E402
 

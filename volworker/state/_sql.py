@@ -11,6 +11,8 @@ and ``to_snapshot()`` serve the callers. Fields are named by model attribute
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -20,8 +22,10 @@ from sqlalchemy.orm import Session
 from volworker.state.models import Base
 
 __all__ = [
+    "Executed",
     "delete_by",
     "dialect",
+    "execute",
     "insert_new",
     "row_of",
     "select_by",
@@ -98,3 +102,103 @@ def select_by(model: type[Base], key: str) -> sa.Select[Any]:
 def delete_by(model: type[Base], key: str) -> sa.Delete:
     t = table(model)
     return sa.delete(t).where(t.c[key] == sa.bindparam("_key"))
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """A statement compiled once for SQLite's DB-API, with its parameters'
+    order and type processors."""
+
+    compiled: Any
+    names: tuple[str, ...]
+    processors: tuple[Callable[[Any], Any] | None, ...]
+
+
+_prepared: dict[tuple[Any, frozenset[str]], _Prepared | None] = {}
+_PREPARED_MAX = 512
+
+
+def _prepare(statement: Any, dialect: Any, keys: frozenset[str]) -> _Prepared | None:
+    """``statement`` for ``keys``, or None when it needs what only
+    SQLAlchemy's execution does (a column default computed in Python)."""
+    compiled = statement.compile(dialect=dialect, column_keys=sorted(keys))
+    if compiled.insert_prefetch or compiled.update_prefetch or not compiled.positional:
+        return None
+    names = tuple(compiled.positiontup)
+    # As SQLAlchemy binds: the type as this dialect implements it.
+    processors = tuple(
+        compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
+        for name in names
+    )
+    return _Prepared(compiled, names, processors)
+
+
+def execute(session: Session, statement: Any, params: dict[str, Any]) -> Executed:
+    """Execute one of this module's statements with ``params`` (one row).
+
+    On SQLite, the statement is compiled once per set of parameter names
+    and run on the session's DB-API connection: the same transaction, and
+    about a fifth of the CPU of ``session.execute``, whose per-statement
+    bookkeeping (execution context, result, events) was the larger part of
+    a create's journal work. Elsewhere, and for a statement that needs more
+    than its compiled form (a Python column default), ``session.execute``.
+    """
+    conn = session.connection()
+    dialect = conn.dialect
+    if dialect.name != "sqlite":
+        return _executed(session.execute(statement, params))
+    key = (statement, frozenset(params))
+    try:
+        prepared = _prepared[key]
+    except KeyError:
+        prepared = _prepare(statement, dialect, key[1])
+        # The statements here are built once; a bound keeps one built per
+        # call from growing the cache without end.
+        if len(_prepared) < _PREPARED_MAX:
+            _prepared[key] = prepared
+    if prepared is None:
+        return _executed(session.execute(statement, params))
+    bound = prepared.compiled.construct_params(params)
+    try:
+        values = [
+            bound[name] if process is None else process(bound[name])
+            for name, process in zip(prepared.names, prepared.processors, strict=True)
+        ]
+    except Exception as exc:
+        raise sa.exc.StatementError(
+            f"({type(exc).__module__}.{type(exc).__name__}) {exc}",
+            prepared.compiled.string,
+            params,
+            exc,
+        ) from exc
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(prepared.compiled.string, values)
+        row = cursor.fetchone() if prepared.compiled.returning else None
+        return Executed(cursor.rowcount, row)
+    except dialect.loaded_dbapi.Error as exc:
+        raise sa.exc.DBAPIError.instance(
+            prepared.compiled.string,
+            values,
+            exc,
+            dialect.loaded_dbapi.Error,
+            dialect=dialect,
+        ) from exc
+    finally:
+        cursor.close()
+
+
+@dataclass(frozen=True)
+class Executed:
+    """What a statement did: rows it touched, and its RETURNING row."""
+
+    rowcount: int
+    row: Any = None
+
+    def scalar(self) -> Any:
+        return None if self.row is None else self.row[0]
+
+
+def _executed(result: Any) -> Executed:
+    row = result.first() if result.returns_rows else None
+    return Executed(getattr(result, "rowcount", -1), row)

@@ -55,6 +55,7 @@ STATES = UNFINISHED + FINISHED
 
 _OPERATIONS = _sql.table(OperationRecord)
 _VOLUMES = _sql.table(OperationVolume)
+_INSERT_VOLUME = sa.insert(_VOLUMES)
 
 
 class TakenOver(Exception):
@@ -76,13 +77,14 @@ def insert(
     if fields["state"] not in STATES:
         raise ValueError(f"unknown operation state {fields['state']!r}")
     statement = _sql.insert_new(OperationRecord, _sql.dialect(session), "seq")
-    found = session.execute(statement, _sql.values(OperationRecord, fields)).scalar()
+    found = _sql.execute(
+        session, statement, _sql.values(OperationRecord, fields)
+    ).scalar()
     if found is None:
         return None
     seq = int(found)
-    rows = [{"seq": seq, "volume_id": volume_id} for volume_id in sorted(set(volumes))]
-    if rows:
-        session.execute(sa.insert(_VOLUMES), rows)
+    for volume_id in sorted(set(volumes)):
+        _sql.execute(session, _INSERT_VOLUME, {"seq": seq, "volume_id": volume_id})
     return seq
 
 
@@ -144,8 +146,8 @@ def set_state(
     elif state in FINISHED:
         values.update(finished_at=utcnow(), error=error)
     statement = _update_owned(frozenset(values))
-    result = session.execute(statement, {"_key": seq, "_owner": owner, **values})
-    if getattr(result, "rowcount", 1) == 0:
+    result = _sql.execute(session, statement, {"_key": seq, "_owner": owner, **values})
+    if result.rowcount == 0:
         raise TakenOver(seq, owner)
 
 

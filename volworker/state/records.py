@@ -80,8 +80,7 @@ def insert(session: Session, kind: str, **fields: Any) -> Any:
     fields.setdefault("updated_at", now)
     fields.setdefault("error", None)
     statement = _sql.insert_new(model, _sql.dialect(session), None)
-    result = session.execute(statement, _sql.values(model, fields))
-    assert isinstance(result, sa.CursorResult)
+    result = _sql.execute(session, statement, _sql.values(model, fields))
     if result.rowcount == 0:
         return None
     return model(**fields)
@@ -100,7 +99,7 @@ def update(session: Session, kind: str, resource_id: str, **fields: Any) -> None
     fields.setdefault("updated_at", utcnow())
     values = _sql.values(model, fields)
     statement = _sql.update_by(model, "id", frozenset(values))
-    session.execute(statement, {"_key": resource_id, **values})
+    _sql.execute(session, statement, {"_key": resource_id, **values})
 
 
 def apply(row: Any, **fields: Any) -> Any:

@@ -37,7 +37,7 @@ from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
-from volworker import exception
+from volworker import batches, exception
 from volworker.state import _engine, migrations, options
 
 __all__ = ["Store", "StoreConnectionLost", "StoreError", "StoreNotRunning"]
@@ -205,7 +205,7 @@ class Store:
         try:
             stopping = False
             while not stopping:
-                batch, stopping = self._next_batch()
+                batch, stopping = batches.take(self._queue, self.batch_max, _STOP)
                 try:
                     self._run_batch(batch)
                 except Exception:
@@ -213,22 +213,6 @@ class Store:
                     LOG.exception("State store thread error after a batch")
         finally:
             self.engine.dispose()
-
-    def _next_batch(self) -> tuple[list[_Item[Any]], bool]:
-        """Wait for an item, then take what else is queued, up to batch_max."""
-        first = self._queue.get()
-        if first is _STOP:
-            return [], True
-        batch = [first]
-        while len(batch) < self.batch_max:
-            try:
-                item = self._queue.get_nowait()
-            except queue.Empty:
-                break
-            if item is _STOP:
-                return batch, True
-            batch.append(item)
-        return batch, False
 
     def _run_batch(self, batch: Sequence[_Item[Any]]) -> None:
         # A future cancelled while queued is skipped here.

@@ -1,10 +1,15 @@
-"""The alembic scripts build exactly the models' schema, and start is cheap."""
+"""The alembic scripts build exactly the models' schema, a new database
+gets the same from the models, and start is cheap."""
 
 from __future__ import annotations
 
+import contextlib
+import pathlib
 import subprocess
 import sys
 import threading
+import uuid
+from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
@@ -13,6 +18,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
+from tests.unit.state.conftest import pg_admin
 from volworker.state import _engine, migrations, models
 
 
@@ -34,9 +40,29 @@ def test_head_constant_is_the_scripts_head() -> None:
     assert script.get_heads() == [migrations.HEAD_REVISION]
 
 
+def _schema(engine: sa.Engine) -> dict[str, object]:
+    """Every table's columns, keys and indexes, as the database reports them
+    (columns by name: the scripts add some at the end of older tables)."""
+    inspector = sa.inspect(engine)
+    found: dict[str, object] = {}
+    for table in sorted(inspector.get_table_names()):
+        found[table] = {
+            "columns": sorted(
+                (c["name"], str(c["type"]), c["nullable"], c.get("default"))
+                for c in inspector.get_columns(table)
+            ),
+            "pk": inspector.get_pk_constraint(table),
+            "fks": sorted(map(repr, inspector.get_foreign_keys(table))),
+            "unique": sorted(map(repr, inspector.get_unique_constraints(table))),
+            "indexes": sorted(map(repr, inspector.get_indexes(table))),
+            "checks": sorted(map(repr, inspector.get_check_constraints(table))),
+        }
+    return found
+
+
 def test_migrations_build_the_models_schema(engine: sa.Engine) -> None:
     assert migrations.current_revision(engine) is None
-    migrations.upgrade(engine)
+    migrations.upgrade(engine, from_models=False)
     assert migrations.current_revision(engine) == migrations.HEAD_REVISION
     assert _differences(engine) == []
     assert set(sa.inspect(engine).get_table_names()) == {
@@ -50,6 +76,54 @@ def test_migrations_build_the_models_schema(engine: sa.Engine) -> None:
         "snapshots",
         "volumes",
     }
+
+
+@contextlib.contextmanager
+def _another_database(db_url: str, tmp_path: pathlib.Path) -> Iterator[sa.Engine]:
+    """A second empty database of the same kind as ``db_url``."""
+    if not db_url.startswith("postgresql"):
+        engine = _engine.create_engine(f"sqlite:///{tmp_path}/other.sqlite")
+        yield engine
+        engine.dispose()
+        return
+    name = f"volworker_test_{uuid.uuid4().hex[:12]}"
+    admin = pg_admin()
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    engine = _engine.create_engine(db_url.rsplit("/", 1)[0] + "/" + name)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
+def test_a_new_database_gets_the_scripts_schema_from_the_models(
+    engine: sa.Engine, db_url: str, tmp_path: pathlib.Path
+) -> None:
+    migrations.upgrade(engine)
+    assert migrations.current_revision(engine) == migrations.HEAD_REVISION
+    assert _differences(engine) == []
+    with _another_database(db_url, tmp_path) as scripted:
+        migrations.upgrade(scripted, from_models=False)
+        assert _schema(engine) == _schema(scripted)
+
+
+def test_a_new_database_does_not_load_alembic(db_url: str) -> None:
+    probe = (
+        "import sys\n"
+        "from volworker.state import _engine, migrations\n"
+        f"engine = _engine.create_engine({db_url!r})\n"
+        "migrations.upgrade(engine)\n"
+        "assert migrations.current_revision(engine) == migrations.HEAD_REVISION\n"
+        "print(sorted(m for m in sys.modules if m.startswith('alembic')))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], check=True, capture_output=True, text=True
+    )
+    assert out.stdout.strip() == "[]"
 
 
 def test_comparison_sees_a_schema_that_differs(engine: sa.Engine) -> None:

@@ -1,0 +1,29 @@
+"""Taking work off a queue in batches, for the threads that commit or
+publish many items at once."""
+
+from __future__ import annotations
+
+import queue
+from typing import Any
+
+__all__ = ["take"]
+
+
+def take(
+    source: queue.SimpleQueue[Any], most: int, stop: Any
+) -> tuple[list[Any], bool]:
+    """Wait for an item, then take what else is queued, up to ``most``;
+    and whether ``stop`` came (nothing after it is taken)."""
+    first = source.get()
+    if first is stop:
+        return [], True
+    batch = [first]
+    while len(batch) < most:
+        try:
+            item = source.get_nowait()
+        except queue.Empty:
+            break
+        if item is stop:
+            return batch, True
+        batch.append(item)
+    return batch, False
