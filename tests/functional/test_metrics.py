@@ -141,6 +141,9 @@ def test_a_scrape_under_load_agrees_with_what_was_sent(
         },
         defaults={
             "max_concurrent_operations": SLOTS,
+            # room for a backlog the gauges can show: by default the intake
+            # holds twice the slots, running and waiting together
+            "intake_limit": 4 * SLOTS,
             "scheduler_topic": topic,
             "backend_stats_polling_interval": 1,
         },
