@@ -222,6 +222,7 @@ def _publisher_rows(
                 ).result()
                 capability_report.with_allocations(report, allocations)
 
+            published: list[dict[str, Any]] = []
             publisher = Publisher(
                 conf,
                 driver=driver,
@@ -231,9 +232,8 @@ def _publisher_rows(
                 executor=executor,
                 senders=senders,
                 transport=transport,
+                on_report=published.append,
             )
-            published: list[dict[str, Any]] = []
-            publisher.on_report = published.append
             request = asyncio.run(_request_times(publisher, fanout, repeats))
             rows[f"{count} pools"] = {
                 "report": published[-1],

@@ -108,7 +108,11 @@ def render(readme: str, results: dict[str, dict[str, Any]]) -> str:
         if not pattern.search(readme):
             raise ValueError(f"README.md has no figures:{name} markers")
         block = make(results[name])
-        readme = pattern.sub(lambda m, b=block: m.group(1) + b + m.group(3), readme)
+
+        def written(m: re.Match[str], block: str = block) -> str:
+            return m.group(1) + block + m.group(3)
+
+        readme = pattern.sub(written, readme)
     return readme
 
 
