@@ -188,6 +188,12 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         default=pathlib.Path(__file__).with_name("results"),
         help="where latest.json and latest.md go",
     )
+    parser.add_argument(
+        "--merge",
+        type=pathlib.Path,
+        help="an earlier run's results file: the figures of this run replace "
+        "its own (one that failed there, measured again), with a note",
+    )
     args = parser.parse_args(argv)
     if args.profile is None:
         args.profile = not args.quick
@@ -260,6 +266,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         + f". The run took {result['seconds']:.0f} s."
     )
+    if args.merge is not None:
+        result = report.merged(json.loads(args.merge.read_text()), result)
     text = report.markdown(result)
     if "6" in result["figures"] and result["figures"]["6"].get("table"):
         text += "\nbench/capabilities.py:\n\n" + result["figures"]["6"]["table"] + "\n"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["markdown", "row", "table"]
+__all__ = ["markdown", "merged", "row", "table"]
 
 Row = dict[str, Any]
 
@@ -113,3 +113,27 @@ def markdown(result: dict[str, Any]) -> str:
     if notes:
         parts += ["", *(f"- {note}" for note in notes)]
     return "\n".join(parts) + "\n"
+
+
+def merged(base: dict[str, Any], rerun: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with the figures ``rerun`` measured put in place of its own
+    (a figure that failed in a full run, measured again): their rows where
+    theirs were, and a note of when and on what commit they ran."""
+    figures = list(rerun["figures"])
+    order = {
+        fig: i for i, fig in enumerate(sorted({*base["figures"], *figures}, key=int))
+    }
+    result = dict(base)
+    result["figures"] = {**base["figures"], **rerun["figures"]}
+    kept = [r for r in base["rows"] if r["fig"] not in figures]
+    result["rows"] = sorted(kept + rerun["rows"], key=lambda r: order[r["fig"]])
+    result["failed"] = [f for f in base["failed"] if f not in figures]
+    if figures:
+        result["notes"] = [
+            *base["notes"],
+            f"Figure(s) {', '.join(figures)} measured again on "
+            f"{rerun['started'][:10]} (volworker {rerun['machine']['commit']}) "
+            f"in a run of its own of {rerun['seconds']:.0f} s, after failing "
+            "in the run above.",
+        ]
+    return result

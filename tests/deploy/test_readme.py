@@ -7,6 +7,7 @@ test (or script) that runs it, so none can go stale unnoticed.
 
 from __future__ import annotations
 
+import json
 import os
 import pathlib
 import re
@@ -186,27 +187,40 @@ def test_quick_start_serves_the_fake_backend(tmp_path: pathlib.Path) -> None:
     assert listed.returncode == 0, listed.stderr
 
 
-def test_bench_runs_and_writes_its_report(tmp_path: pathlib.Path) -> None:
-    require_service("rabbitmq", 5672)
+def _bench(out: pathlib.Path, figures: str, *more: str) -> None:
     done = subprocess.run(
         [
             str(ROOT / "bench" / "run"),
             "--quick",
             "--figures",
-            "2,3,9",
+            figures,
             "--repeats",
             "1",
             "--out",
-            str(tmp_path),
+            str(out),
+            *more,
         ],
-        cwd=tmp_path,
+        cwd=out.parent,
         capture_output=True,
         text=True,
         timeout=600,
         check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    report = (tmp_path / "latest.md").read_text()
+
+
+def test_bench_runs_and_writes_its_report(tmp_path: pathlib.Path) -> None:
+    require_service("rabbitmq", 5672)
+    _bench(tmp_path / "full", "2,3,9")
+    report = (tmp_path / "full" / "latest.md").read_text()
     assert "get_volume call, p50" in report and "start to READY=1" in report
     assert "PSS of the exports, 1 attachment" in report
-    assert (tmp_path / "latest.json").stat().st_size > 0
+    # a figure measured again goes into the earlier run's results
+    earlier = tmp_path / "full" / "latest.json"
+    _bench(tmp_path / "again", "6", "--merge", str(earlier))
+    merged = json.loads((tmp_path / "again" / "latest.json").read_text())
+    assert sorted({r["fig"] for r in merged["rows"]}, key=int) == ["2", "3", "6", "9"]
+    assert "Figure(s) 6 measured again" in merged["notes"][-1]
+    assert "capabilities, 1 pools: message size" in (
+        (tmp_path / "again" / "latest.md").read_text()
+    )

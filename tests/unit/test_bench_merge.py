@@ -1,0 +1,46 @@
+"""bench/run --merge: a figure measured again replaces its failed place in
+a full run's results, and the results say so."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench import report
+
+
+def _row(fig: str, what: str) -> dict[str, Any]:
+    return report.row(fig, what, {"median": 1.0}, "s")
+
+
+def _run(
+    started: str, commit: str, rows: list[dict[str, Any]], failed: list[str]
+) -> dict[str, Any]:
+    return {
+        "started": started,
+        "machine": {"commit": commit},
+        "seconds": 60.0,
+        "figures": {r["fig"]: {"rows": []} for r in rows},
+        "rows": rows,
+        "failed": failed,
+        "notes": ["a note"],
+    }
+
+
+def test_a_figure_measured_again_takes_its_place() -> None:
+    full = _run(
+        "2026-11-26T02:28:39+00:00",
+        "abc1234",
+        [_row("5", "five"), _row("7", "seven"), _row("10", "ten")],
+        ["6"],
+    )
+    again = _run("2026-11-26T03:10:00+00:00", "def5678", [_row("6", "six")], [])
+    merged = report.merged(full, again)
+    assert [r["what"] for r in merged["rows"]] == ["five", "six", "seven", "ten"]
+    assert merged["failed"] == []
+    assert merged["started"] == full["started"]
+    assert merged["notes"][0] == "a note"
+    assert (
+        "Figure(s) 6 measured again on 2026-11-26 (volworker def5678)"
+        in (merged["notes"][-1])
+    )
+    assert full["failed"] == ["6"], "the earlier results are not changed"
