@@ -18,6 +18,7 @@ from tests.functional.conftest import new_volume
 from volworker.context import RequestContext
 from volworker.notify import Notifications
 from volworker.publisher import BatchPublisher, kombu_url
+from volworker.rpc import _amqp
 from volworker.rpc.rpcapi import VolumeAPI
 from volworker.senders import Senders
 from volworker.testing.listen import Notifications as Listened
@@ -68,9 +69,14 @@ def topic() -> str:
 
 
 @pytest.fixture
-def heard(topic: str) -> Iterator[tuple[Heard, oslo_messaging.Transport]]:
+def heard(topic: str) -> Iterator[tuple[Heard, oslo_messaging.Transport, bool]]:
+    """oslo's listener, and whether the broker's control exchange is
+    durable: the test follows it as the worker does (volworker.rpc.queues),
+    since the tests share the broker's default virtual host."""
     require_service("rabbitmq", 5672)
     transport = oslo_messaging.get_notification_transport(cfg.CONF, url=RABBIT_URL)
+    durable = _amqp.declare_exchange_durable(transport)
+    cfg.CONF.set_override("amqp_durable_queues", durable, group=_amqp.RABBIT_GROUP)
     endpoint = Heard()
     listener = oslo_messaging.get_notification_listener(
         transport,
@@ -80,23 +86,24 @@ def heard(topic: str) -> Iterator[tuple[Heard, oslo_messaging.Transport]]:
     )
     listener.start()
     try:
-        yield endpoint, transport
+        yield endpoint, transport, durable
     finally:
         listener.stop()
         listener.wait()
         transport.cleanup()
+        cfg.CONF.clear_override("amqp_durable_queues", group=_amqp.RABBIT_GROUP)
 
 
 def test_oslos_listener_hears_the_kombu_publisher_as_oslos_notifier(
-    heard: tuple[Heard, oslo_messaging.Transport], topic: str
+    heard: tuple[Heard, oslo_messaging.Transport, bool], topic: str
 ) -> None:
-    endpoint, transport = heard
+    endpoint, transport, durable = heard
     senders = Senders(1)
     senders.start()
     publisher = BatchPublisher(
         kombu_url(cfg.CONF, RABBIT_URL),
         cfg.CONF.control_exchange,
-        durable=lambda: False,
+        durable=lambda: durable,
     )
     publisher.start()
     try:
