@@ -133,8 +133,11 @@ def _reserve(dest: str, image_id: str, origin: str) -> str:
     try:
         _write_new(reservation, origin, image_id)
     except exception.ImageExists:
-        with open(reservation, encoding="utf-8") as f:
-            held_by = f.read()
+        try:
+            with open(reservation, encoding="utf-8") as f:
+                held_by = f.read()
+        except FileNotFoundError:  # that upload has just ended
+            raise exception.ImageExists(image_id=image_id) from None
         if not origin or held_by != origin or os.path.exists(dest + ".json"):
             raise
         return reservation
