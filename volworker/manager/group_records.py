@@ -36,17 +36,11 @@ GROUP_ACTIONS = frozenset(
 
 
 def group_row(session: Session, service: str, group_id: str) -> Any:
-    row = records.load(session, "group", group_id)
-    if row is None or row.service != service:
-        raise exception.GroupNotFound(group_id=group_id)
-    return row
+    return records.load_owned(session, service, "group", group_id)
 
 
 def group_snapshot_row(session: Session, service: str, group_snapshot_id: str) -> Any:
-    row = records.load(session, "group_snapshot", group_snapshot_id)
-    if row is None or row.service != service:
-        raise exception.GroupSnapshotNotFound(group_snapshot_id=group_snapshot_id)
-    return row
+    return records.load_owned(session, service, "group_snapshot", group_snapshot_id)
 
 
 def _volume(session: Session, row: Any) -> Volume:

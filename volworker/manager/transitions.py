@@ -17,7 +17,6 @@ from typing import Any
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session
 
-from volworker import exception
 from volworker.manager import group_records
 from volworker.manager.request import Request
 from volworker.objects import Snapshot, Volume
@@ -47,18 +46,12 @@ __all__ = [
 
 def volume_row(session: Session, service: str, volume_id: str) -> Any:
     """The volume's row (detached); VolumeNotFound if not ours."""
-    row = records.load(session, "volume", volume_id)
-    if row is None or row.service != service:
-        raise exception.VolumeNotFound(volume_id=volume_id)
-    return row
+    return records.load_owned(session, service, "volume", volume_id)
 
 
 def snapshot_row(session: Session, service: str, snapshot_id: str) -> Any:
     """The snapshot's row (detached); SnapshotNotFound if not ours."""
-    row = records.load(session, "snapshot", snapshot_id)
-    if row is None or row.service != service:
-        raise exception.SnapshotNotFound(snapshot_id=snapshot_id)
-    return row
+    return records.load_owned(session, service, "snapshot", snapshot_id)
 
 
 def load_volume(
@@ -257,13 +250,7 @@ def accept(
 
 def load_row(session: Session, service: str, kind: str, resource_id: str) -> Any:
     """The object's row (detached); its NotFound error if not ours."""
-    if kind == "volume":
-        return volume_row(session, service, resource_id)
-    if kind == "snapshot":
-        return snapshot_row(session, service, resource_id)
-    if kind == "group":
-        return group_records.group_row(session, service, resource_id)
-    return group_records.group_snapshot_row(session, service, resource_id)
+    return records.load_owned(session, service, kind, resource_id)
 
 
 def _driver_object(session: Session, service: str, kind: str, row: Any) -> Any:

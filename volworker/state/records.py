@@ -93,6 +93,25 @@ def load(session: Session, kind: str, resource_id: str) -> Any:
     return None if row is None else _sql.row_of(model, row._mapping)
 
 
+#: each kind's error, and its field, for a record that is not there
+_NOT_FOUND: dict[str, tuple[type[exception.VolworkerError], str]] = {
+    "volume": (exception.VolumeNotFound, "volume_id"),
+    "snapshot": (exception.SnapshotNotFound, "snapshot_id"),
+    "group": (exception.GroupNotFound, "group_id"),
+    "group_snapshot": (exception.GroupSnapshotNotFound, "group_snapshot_id"),
+}
+
+
+def load_owned(session: Session, service: str, kind: str, resource_id: str) -> Any:
+    """The record as :func:`load` gives it when ``service`` owns it; else
+    its kind's NotFound error."""
+    row = load(session, kind, resource_id)
+    if row is None or row.service != service:
+        error, field = _NOT_FOUND[kind]
+        raise error(**{field: resource_id})
+    return row
+
+
 def update(session: Session, kind: str, resource_id: str, **fields: Any) -> None:
     """Set ``fields`` (and ``updated_at``) on the record."""
     model = KINDS[kind]
