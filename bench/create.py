@@ -47,7 +47,7 @@ __all__ = ["collector_ceiling", "run", "send_creates"]
 TARGET = 0.9
 VOLWORKER = "volworker (fake)"
 METERED = f"volworker (fake), metrics scraped every {SCRAPE_INTERVAL:g} s"
-KOMBU = "volworker (fake), notification_publisher = kombu"
+OSLO_NOTIFIER = "volworker (fake), notification_publisher = oslo"
 BARE = "bare oslo server + notifications"
 BARE_SILENT = "bare oslo server, no notifications"
 
@@ -64,19 +64,19 @@ def metered_worker(tmp: pathlib.Path, name: str) -> Worker:
     return fake_worker(tmp, name, extra={"metrics": {"listen": "127.0.0.1:0"}})
 
 
-def kombu_worker(tmp: pathlib.Path, name: str) -> Worker:
+def oslo_notifier_worker(tmp: pathlib.Path, name: str) -> Worker:
     return Worker(
         tmp,
         {"fake": {"volume_driver": "fake"}},
         name=name,
-        defaults={"notification_publisher": "kombu"},
+        defaults={"notification_publisher": "oslo"},
     )
 
 
 VARIANTS: dict[str, tuple[Callable[[pathlib.Path, str], Worker], Finish]] = {
     VOLWORKER: (fake_worker, by_notifications("volume.create")),
     METERED: (metered_worker, by_notifications("volume.create")),
-    KOMBU: (kombu_worker, by_notifications("volume.create")),
+    OSLO_NOTIFIER: (oslo_notifier_worker, by_notifications("volume.create")),
     BARE: (
         lambda tmp, name: BareServer(tmp, name=name),
         by_notifications("volume.create"),
@@ -204,11 +204,11 @@ def _rows(
         report.row("1", f"… {BARE_SILENT}", found[BARE_SILENT], "/s"),
         report.row(
             "1",
-            f"… {KOMBU}",
-            found[KOMBU],
+            f"… {OSLO_NOTIFIER}",
+            found[OSLO_NOTIFIER],
             "/s",
             vs=BARE,
-            ratio=ratio(found[KOMBU], found[BARE]),
+            ratio=ratio(found[OSLO_NOTIFIER], found[BARE]),
         ),
         report.row(
             "1",

@@ -10,11 +10,15 @@ __all__ = ["take"]
 
 
 def take(
-    source: queue.SimpleQueue[Any], most: int, stop: Any
+    source: queue.SimpleQueue[Any], most: int, stop: Any, timeout: float | None = None
 ) -> tuple[list[Any], bool]:
-    """Wait for an item, then take what else is queued, up to ``most``;
-    and whether ``stop`` came (nothing after it is taken)."""
-    first = source.get()
+    """Wait for an item (at most ``timeout`` seconds: then the batch is
+    empty), then take what else is queued, up to ``most``; and whether
+    ``stop`` came (nothing after it is taken)."""
+    try:
+        first = source.get(timeout=timeout)
+    except queue.Empty:
+        return [], False
     if first is stop:
         return [], True
     batch = [first]

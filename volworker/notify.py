@@ -1,12 +1,11 @@
 """Notifications: ``volume.<action>.start|end|error`` and ``snapshot.…``.
 
-Sent through oslo.messaging's Notifier (``messagingv2`` on the
-``notifications`` topic) with publisher id ``volworker.<host>@<backend>``.
-Publishing waits for the broker, so it happens on the senders's threads, keyed
-by the object so that each object's events keep their order. With
-``notification_publisher = kombu`` the same bytes go out through a
-:class:`~volworker.publisher.BatchPublisher` instead, whose one thread keeps
-every event in order.
+Sent as oslo.messaging's ``messagingv2`` notifications on the
+``notifications`` topic, publisher id ``volworker.<host>@<backend>``. By
+default a :class:`~volworker.publisher.BatchPublisher` sends them, whose one
+thread keeps every event in order; with ``notification_publisher = oslo``
+oslo's Notifier does, on the senders's threads, keyed by the object so that
+each object's events keep their order.
 """
 
 from __future__ import annotations

@@ -3,8 +3,8 @@
 oslo.messaging's Notifier waits for the broker's confirm of each
 notification before it sends the next, and most of the CPU a notification
 costs is spent in its layers (figure 12 measures how far that is from
-what Python and the broker allow). With ``notification_publisher = kombu``
-the worker writes the same bytes itself: oslo's ``messagingv2`` envelope
+what Python and the broker allow). By default (``notification_publisher =
+kombu``) the worker writes the same bytes itself: oslo's ``messagingv2`` envelope
 (``oslo.version`` 2.0, ``oslo.message`` holding the message, its
 ``_unique_id`` and the request context as ``_context_*`` keys), on the
 control exchange, routing key ``<topic>.<priority>``, with the queue oslo
@@ -14,7 +14,9 @@ One thread publishes whatever is queued, waits once for the broker to
 confirm all of it, then takes the next batch; a notification counts as
 sent only once it is confirmed. When the connection fails, the thread
 reconnects and publishes the unconfirmed batch again: at least once, as
-oslo's retries give. One channel keeps every object's events in order.
+oslo's retries give, each copy with the ``message_id`` of the first. One
+channel keeps every object's events in order. While idle, the thread sends
+the connection's heartbeats and so notices a broker that went away.
 """
 
 from __future__ import annotations
@@ -24,43 +26,23 @@ import logging
 import queue
 import threading
 import time
-import urllib.parse
 import uuid
 from collections.abc import Callable
 from typing import Any
 
 import amqp
 import kombu
-import oslo_messaging
-from oslo_config import cfg
 from oslo_serialization import jsonutils
 
 from volworker import batches
 
-__all__ = ["BatchPublisher", "kombu_url"]
+__all__ = ["BatchPublisher", "envelope"]
 
 LOG = logging.getLogger(__name__)
 
 _STOP = object()
 #: how long to wait for a batch's confirms before the connection counts as lost
 CONFIRM_TIMEOUT = 30.0
-
-
-def kombu_url(conf: cfg.ConfigOpts, url: str | None) -> str:
-    """oslo's ``rabbit://`` transport URL as kombu's, every host kept for
-    failover."""
-    parsed = oslo_messaging.TransportURL.parse(conf, url)
-    vhost = urllib.parse.quote(parsed.virtual_host or "", safe="")
-    hosts = []
-    for host in parsed.hosts:
-        auth = ""
-        if host.username:
-            auth = urllib.parse.quote(host.username, safe="")
-            if host.password:
-                auth += ":" + urllib.parse.quote(host.password, safe="")
-            auth += "@"
-        hosts.append(f"amqp://{auth}{host.hostname}:{host.port or 5672}/{vhost}")
-    return ";".join(hosts)
 
 
 def envelope(
@@ -93,13 +75,13 @@ class BatchPublisher:
 
     def __init__(
         self,
-        url: str,
+        connect: Callable[[], kombu.Connection],
         exchange: str,
         *,
         durable: Callable[[], bool],
         batch_max: int = 256,
     ) -> None:
-        self._url = url
+        self._connect = connect
         self._exchange = exchange
         self._durability = durable
         self._durable = False
@@ -114,6 +96,10 @@ class BatchPublisher:
         self._sent = 0
         self._confirmed = 0
         self._refused = False
+        #: published and confirmed, since start (for tests and metrics)
+        self.confirmed = 0
+        #: connections lost and made again
+        self.reconnects = 0
 
     def start(self) -> None:
         self._thread.start()
@@ -141,12 +127,42 @@ class BatchPublisher:
     def _run(self) -> None:
         stopping = False
         while not stopping:
-            batch, stopping = batches.take(self._queue, self._batch_max, _STOP)
+            batch, stopping = batches.take(
+                self._queue, self._batch_max, _STOP, timeout=self._idle_wait()
+            )
             if batch:
-                self._send(batch, stopping)
+                # enveloped once: a copy sent again after a reconnect has
+                # the same message_id, by which a consumer can drop it
+                self._send(
+                    [(key, envelope(*fields)) for key, fields in batch], stopping
+                )
+            elif not stopping:
+                self._heartbeat()
         self._close()
 
-    def _send(self, batch: list[tuple[str, tuple[Any, ...]]], stopping: bool) -> None:
+    def _idle_wait(self) -> float | None:
+        """How long to wait for work before looking after the connection:
+        twice per heartbeat interval, as oslo's driver does."""
+        conn = self._conn
+        interval = getattr(conn, "heartbeat", 0) if conn is not None else 0
+        return interval / 2 if interval else None
+
+    def _heartbeat(self) -> None:
+        """While idle: send a heartbeat, and notice a broker that is gone
+        (the next batch then connects again)."""
+        if self._conn is None:
+            return
+        try:
+            self._conn.heartbeat_check()
+            self._conn.drain_events(timeout=0)
+        except TimeoutError:
+            pass
+        except Exception as exc:
+            LOG.warning("The notification connection was lost (%s)", exc)
+            self._close()
+            self.reconnects += 1
+
+    def _send(self, batch: list[tuple[str, str]], stopping: bool) -> None:
         delay = 0.5
         while True:
             try:
@@ -160,19 +176,20 @@ class BatchPublisher:
                     delay,
                 )
                 self._close()
+                self.reconnects += 1
                 if stopping:
                     LOG.error("Stopping: %d notifications not sent", len(batch))
                     return
                 time.sleep(delay)
                 delay = min(delay * 2, 10.0)
 
-    def _publish(self, batch: list[tuple[str, tuple[Any, ...]]]) -> None:
+    def _publish(self, batch: list[tuple[str, str]]) -> None:
         channel = self._open()
-        for routing_key, fields in batch:
+        for routing_key, body in batch:
             if routing_key not in self._declared:
                 self._declare(channel, routing_key)
             message = amqp.Message(
-                envelope(*fields),
+                body,
                 content_type="application/json",
                 content_encoding="utf-8",
                 delivery_mode=2 if self._durable else 1,
@@ -190,12 +207,13 @@ class BatchPublisher:
             if left <= 0:
                 raise TimeoutError("no confirm from the broker")
             self._conn.drain_events(timeout=left)
+        self.confirmed += len(batch)
 
     def _open(self) -> Any:
         if self._channel is not None:
             return self._channel
         self._durable = self._durability()
-        conn = kombu.Connection(self._url, failover_strategy="round-robin")
+        conn = self._connect()
         conn.connect()
         self._conn = conn
         channel = conn.channel()

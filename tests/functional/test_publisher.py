@@ -1,8 +1,13 @@
-"""``notification_publisher = kombu`` sends what oslo's Notifier sends:
-oslo.messaging's own notification listener receives both alike."""
+"""``notification_publisher = kombu`` (the default) sends what oslo's
+Notifier sends: oslo.messaging's own notification listener receives both
+alike; a worker announces in order with either, and the kombu publisher
+survives its connection being closed under it."""
 
 from __future__ import annotations
 
+import functools
+import json
+import subprocess
 import threading
 import time
 import uuid
@@ -13,11 +18,12 @@ import oslo_messaging
 import pytest
 from oslo_config import cfg
 
-from tests.conftest import require_service
+from tests.conftest import require_service, require_tool
 from tests.functional.conftest import new_volume
+from volworker import broker
 from volworker.context import RequestContext
 from volworker.notify import Notifications
-from volworker.publisher import BatchPublisher, kombu_url
+from volworker.publisher import BatchPublisher
 from volworker.rpc import _amqp
 from volworker.rpc.rpcapi import VolumeAPI
 from volworker.senders import Senders
@@ -101,7 +107,7 @@ def test_oslos_listener_hears_the_kombu_publisher_as_oslos_notifier(
     senders = Senders(1)
     senders.start()
     publisher = BatchPublisher(
-        kombu_url(cfg.CONF, RABBIT_URL),
+        functools.partial(broker.connection, cfg.CONF, RABBIT_URL, "test"),
         cfg.CONF.control_exchange,
         durable=lambda: durable,
     )
@@ -134,17 +140,8 @@ def test_oslos_listener_hears_the_kombu_publisher_as_oslos_notifier(
     ]
 
 
-def test_a_worker_with_the_kombu_publisher_announces_in_order(
-    make_worker: Callable[..., Worker],
-    client: Callable[[Worker], VolumeAPI],
-    notifications: Callable[..., Listened],
-) -> None:
-    worker = make_worker(
-        {"b1": {"volume_driver": "fake"}},
-        defaults={"notification_publisher": "kombu"},
-    )
-    worker.start().wait_ready()
-    api, events = client(worker), notifications(worker)
+def _announces_in_order(worker: Worker, api: VolumeAPI, events: Listened) -> None:
+    """20 creates and a refused one: each volume's events in order."""
     volumes = [new_volume(worker, "b1") for _ in range(20)]
     for volume in volumes:
         api.create_volume(volume)
@@ -162,5 +159,93 @@ def test_a_worker_with_the_kombu_publisher_announces_in_order(
             if m["payload"].get("id") == volume["id"]
         ]
         assert kinds == ["volume.create.start", "volume.create.end"]
+
+
+@pytest.mark.parametrize("publisher", ["kombu", "oslo"])
+def test_a_worker_announces_in_order_with_either_publisher(
+    make_worker: Callable[..., Worker],
+    client: Callable[[Worker], VolumeAPI],
+    notifications: Callable[..., Listened],
+    publisher: str,
+) -> None:
+    worker = make_worker(
+        {"b1": {"volume_driver": "fake"}},
+        defaults={"notification_publisher": publisher},
+    )
+    worker.start().wait_ready()
+    _announces_in_order(worker, client(worker), notifications(worker))
     assert worker.stop() == 0
     assert "Traceback" not in worker.log()
+
+
+def _rabbitmqctl(*args: str) -> str:
+    return subprocess.run(
+        ["rabbitmqctl", "-q", *args], check=True, capture_output=True, text=True
+    ).stdout
+
+
+@pytest.fixture
+def notify_user() -> Iterator[str]:
+    """A RabbitMQ user of its own for the worker's notifications
+    (``[oslo_messaging_notifications] transport_url``), so that the test
+    can close every connection of that user and no other."""
+    require_tool("rabbitmqctl", "rabbitmq-server")
+    user = f"vw-notify-{uuid.uuid4().hex[:8]}"
+    _rabbitmqctl("add_user", user, user)
+    try:
+        _rabbitmqctl("set_permissions", "-p", "/", user, ".*", ".*", ".*")
+        yield user
+    finally:
+        _rabbitmqctl("delete_user", user)
+
+
+def _close_connections(user: str) -> int:
+    """Close, from the broker's side, every connection of ``user``."""
+    listed = json.loads(_rabbitmqctl("list_connections", "--formatter", "json", "user"))
+    _rabbitmqctl("close_all_user_connections", user, "test: closed under it")
+    return sum(1 for conn in listed if conn["user"] == user)
+
+
+def test_the_default_publisher_survives_its_connection_closed_under_it(
+    make_worker: Callable[..., Worker],
+    client: Callable[[Worker], VolumeAPI],
+    notifications: Callable[..., Listened],
+    notify_user: str,
+) -> None:
+    worker = make_worker(
+        {"b1": {"volume_driver": "fake"}},
+        extra={
+            "oslo_messaging_notifications": {
+                "transport_url": RABBIT_URL.replace(
+                    "guest:guest", f"{notify_user}:{notify_user}"
+                )
+            }
+        },
+    )
+    worker.start().wait_ready()
+    api, events = client(worker), notifications(worker)
+    _announces_in_order(worker, api, events)
+    # closed while idle: the publisher notices at its next heartbeat or send
+    assert _close_connections(notify_user) == 1
+    _announces_in_order(worker, api, events)
+    # closed again, this time with notifications on their way
+    volumes = [new_volume(worker, "b1") for _ in range(50)]
+    for volume in volumes[:25]:
+        api.create_volume(volume)
+    assert _close_connections(notify_user) == 1
+    for volume in volumes[25:]:
+        api.create_volume(volume)
+    for volume in volumes:
+        events.wait_event("volume.create.end", volume["id"])
+    # at least once: what was sent again has the message_id of the first copy
+    for volume in volumes:
+        unique = {
+            m["message_id"]: m["event_type"]
+            for m in events.events()
+            if m["payload"].get("id") == volume["id"]
+        }
+        assert list(unique.values()) == ["volume.create.start", "volume.create.end"]
+    assert worker.stop() == 0
+    log = worker.log()
+    assert "Traceback" not in log
+    assert "notification connection was lost" in log or "notifications failed" in log

@@ -1,19 +1,10 @@
-"""The kombu publisher's URL and envelope, without a broker."""
+"""The kombu publisher's envelope, without a broker."""
 
 from __future__ import annotations
 
 import json
 
-from oslo_config import cfg
-
-from volworker.publisher import envelope, kombu_url
-
-
-def test_kombu_url_keeps_every_host_and_quotes_credentials() -> None:
-    url = "rabbit://u:p%40ss@h1:5672,u:p%40ss@h2:5673/v%2Fh"
-    assert kombu_url(cfg.ConfigOpts(), url) == (
-        "amqp://u:p%40ss@h1:5672/v%2Fh;amqp://u:p%40ss@h2:5673/v%2Fh"
-    )
+from volworker.publisher import envelope
 
 
 def test_envelope_is_oslos_messagingv2() -> None:
