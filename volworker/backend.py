@@ -41,6 +41,7 @@ from volworker.publisher import BatchPublisher
 from volworker.rpc import queues
 from volworker.rpc.dispatcher import Dispatcher
 from volworker.rpc.endpoint import METHODS, Endpoint
+from volworker.rpc.intake import open_listener
 from volworker.rpc.rpcapi import VolumeAPI
 from volworker.rpc.server import RequestServer
 from volworker.rpc.validate import BackendIdentity
@@ -210,9 +211,14 @@ class Backend:
             await self._blocking(shared.coordination.claim_service, self.host)
         servers = [self.host] + ([self.cluster] if self.cluster else [])
         intake = default_limit(conf.intake_limit, conf.max_concurrent_operations)
-        server = RequestServer(
-            shared.transport, conf.volume_topic, servers, prefetch=intake
+        listen = functools.partial(
+            open_listener,
+            shared.transport,
+            conf.volume_topic,
+            servers,
+            intake,
         )
+        server = RequestServer(listen, conf.volume_topic, servers)
         self.server = server
         # The queues exist before setup, so requests sent while the
         # backend is not ready wait in them; nothing is consumed yet.
