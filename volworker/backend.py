@@ -79,6 +79,24 @@ backend_service_opts = [
         "rabbit_qos_prefetch_count does not apply to the worker's queues). 0: "
         "twice max_concurrent_operations.",
     ),
+    cfg.StrOpt(
+        "rpc_intake",
+        default="oslo",
+        choices=[
+            (
+                "oslo",
+                "oslo.messaging's AMQP listener, acknowledging a cast only "
+                "once it is journaled",
+            ),
+            (
+                "kombu",
+                "volworker's own listener on py-amqp: oslo's wire format and "
+                "queues, less CPU per request (RabbitMQ with classic queues "
+                "and no TLS; otherwise oslo's listener, with a warning)",
+            ),
+        ],
+        help="What takes requests off the backends' queues.",
+    ),
     cfg.IntOpt(
         "max_volume_size_gb",
         default=65536,
@@ -213,6 +231,8 @@ class Backend:
         intake = default_limit(conf.intake_limit, conf.max_concurrent_operations)
         listen = functools.partial(
             open_listener,
+            conf.rpc_intake,
+            conf,
             shared.transport,
             conf.volume_topic,
             servers,

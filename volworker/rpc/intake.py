@@ -1,18 +1,30 @@
-"""What RequestServer consumes through, whichever library reads the broker:
-oslo.messaging's AMQP listener, changed to acknowledge a cast only when
-asked (``_amqp.py``), gives these deliveries in arrival order.
+"""What RequestServer consumes through, whichever library reads the broker.
+
+``rpc_intake = oslo`` (the default) is oslo.messaging's AMQP listener,
+changed to acknowledge a cast only when asked (``_amqp.py``);
+``rpc_intake = kombu`` is volworker's own on py-amqp (``kombu_intake.py``),
+which the worker falls back from, with a warning, to oslo's for what it
+does not implement (quorum or stream queues, TLS, another transport). Both
+give the same deliveries in arrival order, and either can consume the
+queues the other declared.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any, Protocol
 
 import oslo_messaging
+from oslo_config import cfg
 
 from volworker.rpc import _amqp
+from volworker.rpc.kombu_intake import KombuIntake
+from volworker.rpc.kombu_settings import Settings, unsupported
 
 __all__ = ["Delivery", "Listener", "open_listener"]
+
+LOG = logging.getLogger(__name__)
 
 
 class Delivery(Protocol):
@@ -64,13 +76,26 @@ class Listener(Protocol):
 
 
 def open_listener(
+    kind: str,
+    conf: cfg.ConfigOpts,
     transport: oslo_messaging.Transport,
     topic: str,
     servers: Sequence[str],
     prefetch: int,
 ) -> Listener:
     """Declare ``topic``, ``topic.<server>`` for each server and the fanout,
-    and return a listener on them."""
+    and return the listener of ``kind`` (``oslo`` or ``kombu``) on them."""
+    if kind == "kombu":
+        reason = unsupported(conf)
+        if reason is None:
+            settings = Settings.from_conf(conf, topic, servers, prefetch)
+            return KombuIntake(settings, servers[0]).open()
+        LOG.warning(
+            "rpc_intake = kombu does not implement %s; oslo.messaging's "
+            "listener consumes %s",
+            reason,
+            servers[0],
+        )
     listener: Listener = _amqp.open_listener(
         transport, topic, servers, prefetch=prefetch
     )
