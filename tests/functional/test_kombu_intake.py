@@ -6,7 +6,9 @@ closed under it, and refuses what is no request with a log line."""
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -24,17 +26,18 @@ from tests.functional.test_lifecycle import wait_status
 from volworker import exception
 from volworker.rpc.rpcapi import VolumeAPI
 from volworker.testing.listen import BROKER
-from volworker.testing.worker import Worker
+from volworker.testing.worker import RABBIT_URL, Worker
 
 KOMBU = {"rpc_intake": "kombu"}
 FALLBACK = "rpc_intake = kombu does not implement"
 
 
-def _connections(name: str) -> list[str]:
-    """The broker's ids of the connections whose client named them ``name``."""
+def _connections(name: str, column: str = "pid") -> list[str]:
+    """``column`` (by default the broker's id) of each connection whose
+    client named it ``name``."""
     ctl = require_tool("rabbitmqctl", "rabbitmq-server")
     listed = subprocess.run(
-        [ctl, "-q", "list_connections", "pid", "client_properties"],
+        [ctl, "-q", "list_connections", column, "client_properties"],
         capture_output=True,
         text=True,
         timeout=60,
@@ -226,3 +229,38 @@ def test_what_is_no_request_is_refused_with_a_log_line(
     assert unexpected_errors(worker) == []
     assert worker.stop() == 0
     assert _depth(f"{worker.topic}.{server}") == 0, "a refused message was kept"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_it_fails_over_to_the_next_host_and_keeps_an_idle_connection(
+    kombu_worker: Callable[..., Worker], client: Callable[[Worker], VolumeAPI]
+) -> None:
+    """transport_url names a dead host first; heartbeats every 2 s keep the
+    connection alive through an idle spell and through a stop."""
+    dead = f"guest:guest@127.0.0.1:{_free_port()}"
+    live = RABBIT_URL.removeprefix("rabbit://")
+    worker = kombu_worker(
+        {"transport_url": f"rabbit://{dead},{live}"},
+    )
+    worker.config.write_text(
+        worker.config.read_text()
+        + "\n[oslo_messaging_rabbit]\nheartbeat_timeout_threshold = 2\n"
+    )
+    worker.start().wait_ready()
+    api, server = client(worker), worker.server("b1")
+    volume = new_volume(worker, "b1")
+    api.create_volume(volume)
+    wait_status(api, server, volume["id"], "available")
+    time.sleep(8)  # four heartbeat timeouts without a request
+    assert api.get_volume(server, volume["id"])["status"] == "available"
+    log = worker.log()
+    assert "cannot reach the broker" in log  # the dead host, tried first
+    assert _connections(f"rpc-intake:{server}", "timeout") == ["2"]
+    assert "lost the connection" not in log, log
+    assert unexpected_errors(worker) == []
+    assert worker.stop() == 0

@@ -26,6 +26,7 @@ from __future__ import annotations
 import collections
 import logging
 import select
+import socket
 import threading
 import time
 from typing import Any
@@ -106,6 +107,7 @@ class KombuIntake:
         self._shutoff = threading.Event()
         self._closing = threading.Event()
         self._keeper: threading.Thread | None = None
+        self._polled: tuple[socket.socket, Any, Any] | None = None
 
     def open(self) -> KombuIntake:
         """Connect (retrying until the broker answers, as oslo does) and
@@ -233,20 +235,35 @@ class KombuIntake:
         except LOST as exc:
             self._lost(exc)
 
+    def _polls(self, sock: socket.socket) -> tuple[Any, Any]:
+        """poll() objects for the broker's socket and the waker, and for the
+        socket alone (poll, not select: a worker may hold more than 1,024
+        file descriptors)."""
+        if self._polled is None or self._polled[0] is not sock:
+            both, alone = select.poll(), select.poll()
+            for poll in (both, alone):
+                poll.register(sock, select.POLLIN)
+            both.register(self.acks.waker, select.POLLIN)
+            self._polled = (sock, both, alone)
+        return self._polled[1], self._polled[2]
+
     def _wait(self, timeout: float) -> None:
         connection = self._link.connection
         sock = connection.sock
-        ready, _, _ = select.select([sock, self.acks.waker], [], [], timeout)
-        if self.acks.waker in ready:
+        if sock is None:
+            raise ConnectionError("the connection's socket is closed")
+        both, alone = self._polls(sock)
+        ready = {fd for fd, _ in both.poll(timeout * 1000)}
+        if self.acks.waker.fileno() in ready:
             self.acks.woke()
-        if sock not in ready:
+        if sock.fileno() not in ready:
             return
         for _ in range(FRAMES_PER_TURN):
             try:
                 connection.blocking_read(FRAME_TIMEOUT)
             except TimeoutError:
                 return
-            if not select.select([sock], [], [], 0)[0]:
+            if not alone.poll(0):
                 return
 
     def _lost(self, exc: BaseException) -> None:
