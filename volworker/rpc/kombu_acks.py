@@ -52,11 +52,17 @@ class Acks:
                 self._waker_w.send(b"\0")
 
     def woke(self) -> None:
-        """After ``waker`` was readable: ready for the next wake-up."""
-        self._woken = False
+        """After ``waker`` was readable, before send(): ready for the next
+        wake-up."""
+        # Empty the socket first, then clear the flag: the other way round,
+        # an add() in between would write a byte this drains, and leave the
+        # flag set with nothing to read, so that no add() ever wakes the
+        # consumer again. This way an add() before the flag is cleared is
+        # sent by the send() that follows, and one after writes a byte.
         with contextlib.suppress(BlockingIOError):
             while self.waker.recv(4096):
                 pass
+        self._woken = False
 
     def send(self, channel: Any) -> None:
         """Send those of ``channel`` (the current one, None when lost);
