@@ -6,6 +6,7 @@ closed under it, and refuses what is no request with a log line."""
 from __future__ import annotations
 
 import json
+import re
 import socket
 import subprocess
 import time
@@ -32,9 +33,9 @@ KOMBU = {"rpc_intake": "kombu"}
 FALLBACK = "rpc_intake = kombu does not implement"
 
 
-def _connections(name: str, column: str = "pid") -> list[str]:
-    """``column`` (by default the broker's id) of each connection whose
-    client named it ``name``."""
+def _connections(role: str, column: str = "pid") -> list[str]:
+    """``column`` (by default the broker's id) of each connection of this
+    ``role`` (``rpc-intake:<server>``, ``rpc-replies:<server>``)."""
     ctl = require_tool("rabbitmqctl", "rabbitmq-server")
     listed = subprocess.run(
         [ctl, "-q", "list_connections", column, "client_properties"],
@@ -43,8 +44,9 @@ def _connections(name: str, column: str = "pid") -> list[str]:
         timeout=60,
         check=True,
     ).stdout
-    named = f'{{"connection_name","{name}"}}'
-    return [line.split("\t")[0] for line in listed.splitlines() if named in line]
+    # broker.connection names them <program>:<pid>:<role>
+    named = re.compile(r'\{"connection_name","[^"]*:' + re.escape(role) + r'"\}')
+    return [line.split("\t")[0] for line in listed.splitlines() if named.search(line)]
 
 
 def _close(connections: list[str]) -> None:

@@ -115,10 +115,10 @@ def test_either_declares_first_and_the_other_follows(
     [
         ("rabbit_quorum_queue", RABBIT_URL, "quorum queues"),
         ("rabbit_transient_quorum_queue", RABBIT_URL, "quorum fanout queues"),
-        ("rabbit_stream_fanout", RABBIT_URL, "stream fanout queues"),
+        ("rabbit_stream_fanout", RABBIT_URL, "stream fanouts"),
         ("ssl", RABBIT_URL, "TLS"),
         ("use_queue_manager", RABBIT_URL, "use_queue_manager"),
-        (None, "kafka://127.0.0.1:9092/", "the kafka:// transport"),
+        (None, "kafka://127.0.0.1:9092/", "kafka://"),
         (None, RABBIT_URL, None),
     ],
 )

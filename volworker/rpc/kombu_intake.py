@@ -24,6 +24,7 @@ on it too, and the journal drops what it already holds.
 from __future__ import annotations
 
 import collections
+import functools
 import logging
 import select
 import socket
@@ -95,9 +96,9 @@ class KombuIntake:
         self._link = Link(settings, name)
         self.acks = Acks(name)
         self._replies = ReplyPublisher(
-            settings.url,
-            failover_strategy=settings.failover_strategy,
+            functools.partial(settings.connection, f"rpc-replies:{name}"),
             missing_queue_timeout=settings.missing_queue_timeout,
+            heartbeat_rate=settings.heartbeat_rate,
             name=f"rpc-replies:{name}",
         )
         self._tags: dict[str, str] = {}

@@ -1,7 +1,9 @@
 """The kombu intake's connection to the broker, made again when it is lost.
 
-A link is a kombu connection (every host of the transport URL in turn)
-with one channel, its prefetch set and the queues declared. Opening it the
+A link is a kombu connection made as oslo's driver makes one
+(``volworker/broker.py``: every host of the transport URL in turn, named
+``<program>:<pid>:rpc-intake:<host>@<backend>`` on the broker) with one
+channel, its prefetch set and the queues declared. Opening it the
 first time waits until the broker answers, as oslo's listener does; once
 lost, it is tried again on the poller's turns, at once and then backing off
 from ``rabbit_retry_interval`` by ``rabbit_retry_backoff`` up to
@@ -54,16 +56,7 @@ class Link:
         """Connect, set the prefetch and declare the queues; raise when the
         broker cannot be reached within ``max_retries`` (None: ever)."""
         s = self._settings
-        conn = kombu.Connection(
-            s.url,
-            heartbeat=s.heartbeat,
-            login_method=s.login_method,
-            failover_strategy=s.failover_strategy,
-            # what `rabbitmqctl list_connections client_properties` shows
-            transport_options={
-                "client_properties": {"connection_name": f"rpc-intake:{self._name}"}
-            },
-        )
+        conn = s.connection(f"rpc-intake:{self._name}")
         try:
             conn.ensure_connection(
                 errback=self._unreachable,

@@ -20,6 +20,7 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import amqp
@@ -55,16 +56,16 @@ class ReplyPublisher:
 
     def __init__(
         self,
-        url: str,
+        connect: Callable[[], kombu.Connection],
         *,
-        failover_strategy: str = "round-robin",
         missing_queue_timeout: float = 60.0,
+        heartbeat_rate: int = 2,
         batch_max: int = 256,
         name: str = "rpc-replies",
     ) -> None:
-        self._url = url
-        self._failover = failover_strategy
+        self._connect = connect
         self._missing_timeout = missing_queue_timeout
+        self._heartbeat_rate = heartbeat_rate
         self._batch_max = batch_max
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._name = name
@@ -95,7 +96,7 @@ class ReplyPublisher:
     def _run(self) -> None:
         stopping = False
         while not stopping:
-            wait = RETRY_INTERVAL if self._returned else None
+            wait = RETRY_INTERVAL if self._returned else self._idle_wait()
             batch, stopping = batches.take(self._queue, self._batch_max, _STOP, wait)
             if self._returned and time.monotonic() >= self._retry_at:
                 batch += self._returned
@@ -103,6 +104,8 @@ class ReplyPublisher:
             batch = [reply for reply in batch if self._deliverable(reply)]
             if batch:
                 self._send(batch, stopping)
+            elif not stopping:
+                self._look_after()
         if self._returned:
             LOG.warning(
                 "Stopping: %d answer(s) to callers whose reply queue is missing "
@@ -110,6 +113,28 @@ class ReplyPublisher:
                 len(self._returned),
             )
         self._close()
+
+    def _idle_wait(self) -> float | None:
+        """How long to wait for answers before looking after the
+        connection's heartbeats: twice per heartbeat sent, as oslo does."""
+        if self._conn is None:
+            return None
+        heartbeat = self._conn.connection.heartbeat
+        return heartbeat / self._heartbeat_rate / 2 if heartbeat else None
+
+    def _look_after(self) -> None:
+        """While idle: send a heartbeat, read the broker's, and notice a
+        broker that went away (the next answer connects again)."""
+        if self._conn is None:
+            return
+        try:
+            self._conn.heartbeat_check(rate=self._heartbeat_rate)
+            self._conn.drain_events(timeout=0)
+        except TimeoutError:
+            pass
+        except Exception as exc:
+            LOG.warning("%s: the answers' connection was lost (%s)", self._name, exc)
+            self._close()
 
     def _deliverable(self, reply: _Reply) -> bool:
         until = self._gone.get(reply.reply_q)
@@ -195,12 +220,7 @@ class ReplyPublisher:
     def _open(self) -> Any:
         if self._channel is not None:
             return self._channel
-        conn = kombu.Connection(
-            self._url,
-            failover_strategy=self._failover,
-            # what `rabbitmqctl list_connections user_provided_name` shows
-            transport_options={"client_properties": {"connection_name": self._name}},
-        )
+        conn = self._connect()
         conn.connect()
         self._conn = conn
         channel = conn.channel()
