@@ -132,6 +132,8 @@ def _figures(
     k = 1 if args.quick else 0
     size = {name: values[k] for name, values in SIZES.items()}
     r = args.repeats or size["repeats"]
+    if args.casts:
+        size["casts"] = args.casts
     return {
         "1": lambda: create.run(tmp, size["casts"], r, out, args.profile, _log),
         "2": lambda: calls.run(tmp, size["calls"], r, _log),
@@ -177,6 +179,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         "--figures", default=",".join(FIGURES), help="which figures, e.g. 1,2"
     )
     parser.add_argument("--repeats", type=int, help="repeats of each figure")
+    parser.add_argument(
+        "--casts", type=int, help="casts each variant of figure 1 drains"
+    )
     parser.add_argument(
         "--profile",
         action=argparse.BooleanOptionalAction,

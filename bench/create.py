@@ -48,6 +48,7 @@ TARGET = 0.9
 VOLWORKER = "volworker (fake)"
 METERED = f"volworker (fake), metrics scraped every {SCRAPE_INTERVAL:g} s"
 OSLO_NOTIFIER = "volworker (fake), notification_publisher = oslo"
+KOMBU_BOTH = "volworker (fake), rpc_intake = kombu + notification_publisher = kombu"
 BARE = "bare oslo server + notifications"
 BARE_SILENT = "bare oslo server, no notifications"
 
@@ -64,12 +65,22 @@ def metered_worker(tmp: pathlib.Path, name: str) -> Worker:
     return fake_worker(tmp, name, extra={"metrics": {"listen": "127.0.0.1:0"}})
 
 
-def oslo_notifier_worker(tmp: pathlib.Path, name: str) -> Worker:
+def configured_worker(tmp: pathlib.Path, name: str, **defaults: Any) -> Worker:
     return Worker(
         tmp,
         {"fake": {"volume_driver": "fake"}},
         name=name,
-        defaults={"notification_publisher": "oslo"},
+        defaults=defaults,
+    )
+
+
+def oslo_notifier_worker(tmp: pathlib.Path, name: str) -> Worker:
+    return configured_worker(tmp, name, notification_publisher="oslo")
+
+
+def kombu_intake_worker(tmp: pathlib.Path, name: str) -> Worker:
+    return configured_worker(
+        tmp, name, rpc_intake="kombu", notification_publisher="kombu"
     )
 
 
@@ -77,6 +88,7 @@ VARIANTS: dict[str, tuple[Callable[[pathlib.Path, str], Worker], Finish]] = {
     VOLWORKER: (fake_worker, by_notifications("volume.create")),
     METERED: (metered_worker, by_notifications("volume.create")),
     OSLO_NOTIFIER: (oslo_notifier_worker, by_notifications("volume.create")),
+    KOMBU_BOTH: (kombu_intake_worker, by_notifications("volume.create")),
     BARE: (
         lambda tmp, name: BareServer(tmp, name=name),
         by_notifications("volume.create"),
@@ -209,6 +221,14 @@ def _rows(
             "/s",
             vs=BARE,
             ratio=ratio(found[OSLO_NOTIFIER], found[BARE]),
+        ),
+        report.row(
+            "1",
+            f"… {KOMBU_BOTH}",
+            found[KOMBU_BOTH],
+            "/s",
+            vs=BARE,
+            ratio=ratio(found[KOMBU_BOTH], found[BARE]),
         ),
         report.row(
             "1",

@@ -18,8 +18,8 @@ from volworker import exception
 from volworker.context import RequestContext
 from volworker.manager.request import Request
 from volworker.metrics import OFF, Recorder
-from volworker.rpc._amqp import Delivery
 from volworker.rpc.endpoint import CONTRACT_VERSION, METHODS, Endpoint
+from volworker.rpc.intake import Delivery
 from volworker.senders import Senders
 
 __all__ = ["Dispatcher"]

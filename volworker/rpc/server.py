@@ -21,12 +21,10 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
-import oslo_messaging
-
 from volworker.manager.actions import commands
 from volworker.manager.backlog import Backlog
 from volworker.metrics import intake_held
-from volworker.rpc._amqp import Delivery, Listener, open_listener
+from volworker.rpc.intake import Delivery, Listener
 
 __all__ = ["RequestServer"]
 
@@ -49,19 +47,18 @@ class RequestServer:
 
     def __init__(
         self,
-        transport: oslo_messaging.Transport,
+        listen: Callable[[], Listener],
         topic: str,
         servers: Sequence[str],
         batch_size: int = 64,
-        prefetch: int = 0,
     ) -> None:
+        """``listen`` declares the queues and returns their listener."""
         self.topic = topic
         self.servers = list(servers)
-        self._transport = transport
+        self._listen = listen
         self._handle: Callable[[Delivery], None] = lambda delivery: None
         self._backlog: Backlog | None = None
         self._batch_size = batch_size
-        self._prefetch = prefetch
         self._listener: Listener | None = None
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
@@ -70,9 +67,7 @@ class RequestServer:
         """Declare the queues without consuming: requests sent from now on
         wait in them, even if this process never gets to start()."""
         if self._listener is None:
-            self._listener = open_listener(
-                self._transport, self.topic, self.servers, prefetch=self._prefetch
-            )
+            self._listener = self._listen()
 
     def start(
         self, handle: Callable[[Delivery], None], backlog: Backlog | None = None

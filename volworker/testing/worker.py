@@ -20,6 +20,9 @@ from volworker.testing.listen import BROKER as BROKER_URL
 from volworker.testing.listen import VHOST
 
 RABBIT_URL = "rabbit://guest:guest@127.0.0.1:5672/" + VHOST
+#: ``rpc_intake`` of every worker a test starts, unless the test sets it:
+#: runs a suite on the other intake (``VOLWORKER_TEST_RPC_INTAKE=kombu``).
+RPC_INTAKE = os.environ.get("VOLWORKER_TEST_RPC_INTAKE")
 
 
 def render_config(sections: dict[str, dict[str, Any]]) -> str:
@@ -64,6 +67,7 @@ class Worker:
             "volume_topic": self.topic,
             "enabled_backends": list(backends),
             "graceful_shutdown_timeout": 20,
+            **({"rpc_intake": RPC_INTAKE} if RPC_INTAKE else {}),
             **(defaults or {}),
         }
         self.config = self.dir / "volworker.conf"
