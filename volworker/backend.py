@@ -81,18 +81,18 @@ backend_service_opts = [
     ),
     cfg.StrOpt(
         "rpc_intake",
-        default="oslo",
+        default="kombu",
         choices=[
+            (
+                "kombu",
+                "volworker's own listener on py-amqp: oslo's wire format and "
+                "queues, a third of the CPU per request (RabbitMQ with classic "
+                "queues and no TLS; otherwise oslo's listener, with a warning)",
+            ),
             (
                 "oslo",
                 "oslo.messaging's AMQP listener, acknowledging a cast only "
                 "once it is journaled",
-            ),
-            (
-                "kombu",
-                "volworker's own listener on py-amqp: oslo's wire format and "
-                "queues, less CPU per request (RabbitMQ with classic queues "
-                "and no TLS; otherwise oslo's listener, with a warning)",
             ),
         ],
         help="What takes requests off the backends' queues.",

@@ -1,7 +1,9 @@
-"""``rpc_intake = kombu``: volworker's own listener on py-amqp serves what
-oslo.messaging's RPC clients send, on the queues oslo's server consumes,
-acknowledges a cast only once it is journaled, survives a connection
-closed under it, and refuses what is no request with a log line."""
+"""``rpc_intake = kombu`` (the default): volworker's own listener on
+py-amqp serves what oslo.messaging's RPC clients send, on the queues oslo's
+server consumes, acknowledges a cast only once it is journaled, survives a
+connection closed under it, and refuses what is no request with a log
+line. oslo's listener (``rpc_intake = oslo``, and the fallback) keeps the
+same promises in the tests run with either."""
 
 from __future__ import annotations
 
@@ -66,15 +68,29 @@ def _depth(queue: str) -> int:
         return int(conn.default_channel.queue_declare(queue, passive=True)[1])
 
 
+def _intake_worker(
+    make_worker: Callable[..., Worker], intake: dict[str, str]
+) -> Callable[..., Worker]:
+    def make(defaults: dict[str, Any] | None = None, **backend: Any) -> Worker:
+        backends = {"b1": {"volume_driver": "fake", "fake_pools": "a,b", **backend}}
+        return make_worker(backends, defaults={**intake, **(defaults or {})})
+
+    return make
+
+
 @pytest.fixture
 def kombu_worker(make_worker: Callable[..., Worker]) -> Callable[..., Worker]:
     """A worker (not started) with the kombu intake and a fake backend b1."""
+    return _intake_worker(make_worker, KOMBU)
 
-    def make(defaults: dict[str, Any] | None = None, **backend: Any) -> Worker:
-        backends = {"b1": {"volume_driver": "fake", "fake_pools": "a,b", **backend}}
-        return make_worker(backends, defaults={**KOMBU, **(defaults or {})})
 
-    return make
+@pytest.fixture(params=["kombu", "oslo"])
+def either_worker(
+    make_worker: Callable[..., Worker], request: pytest.FixtureRequest
+) -> Callable[..., Worker]:
+    """The same with either intake: oslo's listener stays the fallback, and
+    both keep the same promises."""
+    return _intake_worker(make_worker, {"rpc_intake": request.param})
 
 
 @pytest.fixture
@@ -86,16 +102,18 @@ def scheduler() -> Iterator[tuple[str, Reports]]:
     collector.close()
 
 
-def test_oslo_clients_casts_calls_and_fanout_reach_it(
-    kombu_worker: Callable[..., Worker],
+def test_oslo_clients_casts_calls_and_fanout_reach_either_intake(
+    either_worker: Callable[..., Worker],
     client: Callable[[Worker], VolumeAPI],
     scheduler: tuple[str, Reports],
 ) -> None:
     topic, reports = scheduler
-    worker = kombu_worker({"scheduler_topic": topic}).start().wait_ready()
+    worker = either_worker({"scheduler_topic": topic}).start().wait_ready()
     api, server = client(worker), worker.server("b1")
     assert FALLBACK not in worker.log()
-    assert len(_connections(f"rpc-intake:{server}")) == 1
+    kombu = "rpc_intake = kombu takes requests" in worker.log()
+    assert kombu == ("rpc_intake = kombu" in worker.config.read_text())
+    assert len(_connections(f"rpc-intake:{server}")) == int(kombu)
 
     # a cast to the server's own queue, then calls to it and to the topic's
     volume = new_volume(worker, "b1", size=2)
@@ -127,11 +145,11 @@ def test_oslo_clients_casts_calls_and_fanout_reach_it(
 
 
 def test_a_cast_is_acknowledged_only_once_journaled(
-    kombu_worker: Callable[..., Worker], client: Callable[[Worker], VolumeAPI]
+    either_worker: Callable[..., Worker], client: Callable[[Worker], VolumeAPI]
 ) -> None:
     """kill -9 with casts queued: each is in the journal or back on its
     queue, and after the restart each is done, once."""
-    worker = kombu_worker(
+    worker = either_worker(
         {"max_concurrent_operations": 2, "intake_limit": 4},
         fake_method_latency="create_volume:0.2",
     )

@@ -1,10 +1,11 @@
 """What RequestServer consumes through, whichever library reads the broker.
 
-``rpc_intake = oslo`` (the default) is oslo.messaging's AMQP listener,
-changed to acknowledge a cast only when asked (``_amqp.py``);
-``rpc_intake = kombu`` is volworker's own on py-amqp (``kombu_intake.py``),
-which the worker falls back from, with a warning, to oslo's for what it
-does not implement (quorum or stream queues, TLS, another transport). Both
+``rpc_intake = kombu`` (the default) is volworker's own listener on
+py-amqp (``kombu_intake.py``); ``rpc_intake = oslo`` is oslo.messaging's
+AMQP listener, changed to acknowledge a cast only when asked
+(``_amqp.py``), which the worker also uses, with a warning, for what the
+kombu intake does not implement (quorum or stream queues, TLS, another
+transport). Both
 give the same deliveries in arrival order, and either can consume the
 queues the other declared.
 """

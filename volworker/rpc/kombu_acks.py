@@ -3,7 +3,7 @@
 kombu is not thread-safe, so an acknowledgement (the manager's, once a cast
 is journaled) is queued with the channel it belongs to, and the thread that
 owns the connection sends it. That thread may be waiting for messages in
-``select()``: a socket pair lets an acknowledgement wake it, so that it
+``poll()``: a socket pair lets an acknowledgement wake it, so that it
 goes out at once and the broker's prefetch window reopens. One wake-up is
 pending at a time, however many acknowledgements wait.
 

@@ -21,7 +21,7 @@ from volworker.testing.listen import VHOST
 
 RABBIT_URL = "rabbit://guest:guest@127.0.0.1:5672/" + VHOST
 #: ``rpc_intake`` of every worker a test starts, unless the test sets it:
-#: runs a suite on the other intake (``VOLWORKER_TEST_RPC_INTAKE=kombu``).
+#: runs a suite on the other intake (``VOLWORKER_TEST_RPC_INTAKE=oslo``).
 RPC_INTAKE = os.environ.get("VOLWORKER_TEST_RPC_INTAKE")
 
 
