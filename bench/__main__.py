@@ -199,6 +199,11 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         help="an earlier run's results file: the figures of this run replace "
         "its own (one that failed there, measured again), with a note",
     )
+    parser.add_argument(
+        "--why",
+        default="after failing in the run above",
+        help="with --merge: why the figures were measured again, for the note",
+    )
     args = parser.parse_args(argv)
     if args.profile is None:
         args.profile = not args.quick
@@ -272,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
         + f". The run took {result['seconds']:.0f} s."
     )
     if args.merge is not None:
-        result = report.merged(json.loads(args.merge.read_text()), result)
+        result = report.merged(json.loads(args.merge.read_text()), result, args.why)
     text = report.markdown(result)
     if "6" in result["figures"] and result["figures"]["6"].get("table"):
         text += "\nbench/capabilities.py:\n\n" + result["figures"]["6"]["table"] + "\n"

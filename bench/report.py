@@ -115,10 +115,15 @@ def markdown(result: dict[str, Any]) -> str:
     return "\n".join(parts) + "\n"
 
 
-def merged(base: dict[str, Any], rerun: dict[str, Any]) -> dict[str, Any]:
+def merged(
+    base: dict[str, Any],
+    rerun: dict[str, Any],
+    why: str = "after failing in the run above",
+) -> dict[str, Any]:
     """``base`` with the figures ``rerun`` measured put in place of its own
-    (a figure that failed in a full run, measured again): their rows where
-    theirs were, and a note of when and on what commit they ran."""
+    (a figure that failed in a full run, or whose code changed, measured
+    again): their rows where theirs were, and a note of when, on what commit
+    and ``why`` they ran."""
     figures = list(rerun["figures"])
     order = {
         fig: i for i, fig in enumerate(sorted({*base["figures"], *figures}, key=int))
@@ -133,7 +138,6 @@ def merged(base: dict[str, Any], rerun: dict[str, Any]) -> dict[str, Any]:
             *base["notes"],
             f"Figure(s) {', '.join(figures)} measured again on "
             f"{rerun['started'][:10]} (volworker {rerun['machine']['commit']}) "
-            f"in a run of its own of {rerun['seconds']:.0f} s, after failing "
-            "in the run above.",
+            f"in a run of its own of {rerun['seconds']:.0f} s, {why}.",
         ]
     return result
