@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import queue
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -26,16 +24,13 @@ from typing import Any
 import amqp
 import kombu
 
-from volworker import batches
+from volworker.confirming import ConfirmingPublisher
 from volworker.rpc.wire import JSON
 
 __all__ = ["ReplyPublisher"]
 
 LOG = logging.getLogger(__name__)
 
-_STOP = object()
-#: how long to wait for a batch's confirms before the connection counts as lost
-CONFIRM_TIMEOUT = 30.0
 #: how often an answer to a missing reply queue is tried again
 RETRY_INTERVAL = 0.25
 #: how long a reply queue found missing for good is not tried again
@@ -51,8 +46,11 @@ class _Reply:
     deadline: float = 0.0
 
 
-class ReplyPublisher:
-    """Publishes call answers from one thread, confirms waited in batches."""
+class ReplyPublisher(ConfirmingPublisher):
+    """Publishes call answers from one thread, confirms waited for once per
+    batch (:mod:`volworker.confirming`)."""
+
+    items = "call answers"
 
     def __init__(
         self,
@@ -63,78 +61,27 @@ class ReplyPublisher:
         batch_max: int = 256,
         name: str = "rpc-replies",
     ) -> None:
-        self._connect = connect
+        super().__init__(
+            connect, name=name, batch_max=batch_max, heartbeat_rate=heartbeat_rate
+        )
         self._missing_timeout = missing_queue_timeout
-        self._heartbeat_rate = heartbeat_rate
-        self._batch_max = batch_max
-        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._name = name
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-        self._conn: kombu.Connection | None = None
-        self._channel: Any = None
-        self._sent = 0
-        self._unconfirmed: set[int] = set()
-        self._refused = False
         self._bounced: list[bytes] = []
         self._returned: list[_Reply] = []
         self._retry_at = 0.0
         self._gone: dict[str, float] = {}
 
-    def start(self) -> None:
-        self._thread.start()
-
     def send(self, reply_q: str, msg_id: Any, body: bytes) -> None:
         """Queue an answer for ``reply_q`` (thread-safe)."""
-        self._queue.put(_Reply(reply_q, msg_id, body))
+        self._put(_Reply(reply_q, msg_id, body))
 
-    def stop(self, timeout: float | None = None) -> None:
-        """Publish what is queued, then stop."""
-        if self._thread.is_alive():
-            self._queue.put(_STOP)
-            self._thread.join(timeout)
+    def _wait(self) -> float | None:
+        return RETRY_INTERVAL if self._returned else super()._wait()
 
-    def _run(self) -> None:
-        stopping = False
-        while not stopping:
-            wait = RETRY_INTERVAL if self._returned else self._idle_wait()
-            batch, stopping = batches.take(self._queue, self._batch_max, _STOP, wait)
-            if self._returned and time.monotonic() >= self._retry_at:
-                batch += self._returned
-                self._returned = []
-            batch = [reply for reply in batch if self._deliverable(reply)]
-            if batch:
-                self._send(batch, stopping)
-            elif not stopping:
-                self._look_after()
-        if self._returned:
-            LOG.warning(
-                "Stopping: %d answer(s) to callers whose reply queue is missing "
-                "not sent",
-                len(self._returned),
-            )
-        self._close()
-
-    def _idle_wait(self) -> float | None:
-        """How long to wait for answers before looking after the
-        connection's heartbeats: twice per heartbeat sent, as oslo does."""
-        if self._conn is None:
-            return None
-        heartbeat = self._conn.connection.heartbeat
-        return heartbeat / self._heartbeat_rate / 2 if heartbeat else None
-
-    def _look_after(self) -> None:
-        """While idle: send a heartbeat, read the broker's, and notice a
-        broker that went away (the next answer connects again)."""
-        if self._conn is None:
-            return
-        try:
-            self._conn.heartbeat_check(rate=self._heartbeat_rate)
-            self._conn.drain_events(timeout=0)
-        except TimeoutError:
-            pass
-        except Exception as exc:
-            LOG.warning("%s: the answers' connection was lost (%s)", self._name, exc)
-            self._close()
+    def _prepare(self, batch: list[Any]) -> list[Any]:
+        if self._returned and time.monotonic() >= self._retry_at:
+            batch += self._returned
+            self._returned = []
+        return [reply for reply in batch if self._deliverable(reply)]
 
     def _deliverable(self, reply: _Reply) -> bool:
         until = self._gone.get(reply.reply_q)
@@ -150,58 +97,28 @@ class ReplyPublisher:
         del self._gone[reply.reply_q]
         return True
 
-    def _send(self, batch: list[_Reply], stopping: bool) -> None:
-        delay = 0.5
-        while True:
-            try:
-                self._keep_returned(self._publish(batch))
-                return
-            except Exception as exc:
-                LOG.warning(
-                    "Publishing %d call answer(s) failed (%s); retrying in %.1fs",
-                    len(batch),
-                    exc,
-                    delay,
-                )
-                self._close()
-                if stopping:
-                    LOG.error("Stopping: %d call answer(s) not sent", len(batch))
-                    return
-                time.sleep(delay)
-                delay = min(delay * 2, 10.0)
-
-    def _publish(self, batch: list[_Reply]) -> list[_Reply]:
-        """Publish ``batch`` and wait for its confirms; what the broker
-        returned for want of a queue."""
-        channel = self._open()
+    def _publish(self, batch: list[Any]) -> None:
         self._bounced = []
-        for reply in batch:
-            message = amqp.Message(
-                reply.body,
-                content_type=JSON,
-                content_encoding="utf-8",
-                delivery_mode=2,
-            )
-            channel.basic_publish(
-                message, exchange="", routing_key=reply.reply_q, mandatory=True
-            )
-            self._sent += 1
-            self._unconfirmed.add(self._sent)
-        deadline = time.monotonic() + CONFIRM_TIMEOUT
-        assert self._conn is not None
-        while self._unconfirmed:
-            if self._refused:
-                raise RuntimeError("the broker refused an answer")
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise TimeoutError("no confirm from the broker")
-            self._conn.drain_events(timeout=left)
-        bounced = set(self._bounced)
-        return [reply for reply in batch if reply.body in bounced]
+        super()._publish(batch)
 
-    def _keep_returned(self, returned: list[_Reply]) -> None:
+    def _publish_one(self, channel: Any, item: _Reply) -> None:
+        message = amqp.Message(
+            item.body,
+            content_type=JSON,
+            content_encoding="utf-8",
+            delivery_mode=2,
+        )
+        channel.basic_publish(
+            message, exchange="", routing_key=item.reply_q, mandatory=True
+        )
+
+    def _published(self, batch: list[Any]) -> None:
+        """Keep what the broker returned for want of a queue, to try again."""
+        bounced = set(self._bounced)
         now = time.monotonic()
-        for reply in returned:
+        for reply in batch:
+            if reply.body not in bounced:
+                continue
             reply.deadline = reply.deadline or now + self._missing_timeout
             if now < reply.deadline:
                 self._returned.append(reply)
@@ -217,41 +134,18 @@ class ReplyPublisher:
         if self._returned:
             self._retry_at = now + RETRY_INTERVAL
 
-    def _open(self) -> Any:
-        if self._channel is not None:
-            return self._channel
-        conn = self._connect()
-        conn.connect()
-        self._conn = conn
-        channel = conn.channel()
-        channel.confirm_select()
-        channel.events["basic_ack"].add(self._on_ack)
-        channel.events["basic_nack"].add(self._on_nack)
+    def _opened(self, conn: kombu.Connection, channel: Any) -> None:
         channel.events["basic_return"].add(self._on_return)
-        self._channel = channel
-        self._sent = 0
-        self._unconfirmed.clear()
-        self._refused = False
-        return channel
-
-    def _on_ack(self, tag: int, multiple: bool) -> None:
-        if multiple:
-            self._unconfirmed = {t for t in self._unconfirmed if t > tag}
-        else:
-            self._unconfirmed.discard(tag)
-
-    def _on_nack(self, tag: int, multiple: bool) -> None:
-        self._refused = True
 
     def _on_return(
         self, exc: Exception, exchange: str, routing_key: str, message: Any
     ) -> None:
         self._bounced.append(bytes(message.body))
 
-    def _close(self) -> None:
-        conn, self._conn, self._channel = self._conn, None, None
-        if conn is not None:
-            try:
-                conn.release()
-            except Exception as exc:
-                LOG.debug("Closing the reply connection: %s", exc)
+    def _stopping(self) -> None:
+        if self._returned:
+            LOG.warning(
+                "Stopping: %d answer(s) to callers whose reply queue is missing "
+                "not sent",
+                len(self._returned),
+            )
