@@ -122,6 +122,7 @@ def _publisher(conf: cfg.ConfigOpts) -> BatchPublisher | None:
         conf.control_exchange,
         # Read when it first connects: the backends settle durability first.
         durable=lambda: bool(rabbit.amqp_durable_queues),
+        heartbeat_rate=max(1, rabbit.heartbeat_rate),
     )
 
 

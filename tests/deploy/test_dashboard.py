@@ -25,9 +25,9 @@ import yaml
 from tests.conftest import require_service
 from tests.deploy import dashboard_svg
 from tests.deploy.conftest import ROOT, require_tool
-from tests.functional.test_capabilities import Reports
 from volworker import exception
 from volworker.rpc.rpcapi import VolumeAPI
+from volworker.testing.listen import Reports
 from volworker.testing.metrics import metrics_url, scrape
 from volworker.testing.worker import RABBIT_URL, Worker
 

@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import require_service
 from volworker.rpc.rpcapi import VolumeAPI
-from volworker.testing.listen import Notifications
+from volworker.testing.listen import Notifications, Reports
 from volworker.testing.worker import RABBIT_URL, Worker
 
 
@@ -64,6 +64,16 @@ def notifications() -> Iterator[Callable[..., Notifications]]:
     yield make
     for listener in listeners:
         listener.close()
+
+
+@pytest.fixture
+def scheduler() -> Iterator[tuple[str, Reports]]:
+    """A scheduler topic of the test's own and the capability reports
+    cast to its fanout."""
+    topic = f"vwsched-{uuid.uuid4().hex[:10]}"
+    reports = Reports(topic)
+    yield topic, reports
+    reports.close()
 
 
 def new_volume(

@@ -14,7 +14,6 @@ import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import kombu
 import oslo_messaging
 import pytest
 from oslo_config import cfg
@@ -26,7 +25,7 @@ from tests.functional.test_lifecycle import wait_status
 from volworker import exception
 from volworker.rpc.rpcapi import VolumeAPI
 from volworker.scheduler import CapabilityListener, PoolView, wait_for
-from volworker.testing.listen import Collector, _unwrap
+from volworker.testing.listen import Reports
 from volworker.testing.worker import RABBIT_URL, Worker
 
 #: Every field design.md lists for each pool.
@@ -45,40 +44,6 @@ POOL_FIELDS = {
     "total_volumes",
     "online_extend_support",
 }
-
-
-class Reports(Collector):
-    """update_service_capabilities casts on a scheduler topic's fanout."""
-
-    def __init__(self, topic: str) -> None:
-        exchange = kombu.Exchange(
-            f"{topic}_fanout", type="fanout", durable=False, auto_delete=True
-        )
-        super().__init__(exchange, topic)
-
-    def all(self) -> list[dict[str, Any]]:
-        with self._cond:
-            return [
-                dict(m["args"], received=m["received"])
-                for m in self.messages
-                if m.get("method") == "update_service_capabilities"
-            ]
-
-    def _on_message(self, body: Any, message: kombu.Message) -> None:
-        received = dict(_unwrap(body), received=time.monotonic())
-        with self._cond:
-            self.messages.append(received)
-            self._cond.notify_all()
-        message.ack()
-
-    def wait_report(
-        self,
-        predicate: Callable[[dict[str, Any]], bool] = lambda report: True,
-        timeout: float = 30,
-    ) -> dict[str, Any]:
-        """The first report that matches."""
-        self.wait_for(lambda _: any(predicate(r) for r in self.all()), timeout)
-        return next(r for r in self.all() if predicate(r))
 
 
 def _pools(report: dict[str, Any]) -> dict[str, dict[str, Any]]:

@@ -13,7 +13,7 @@ import socket
 import subprocess
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import kombu
@@ -23,12 +23,11 @@ from tests.conftest import require_tool
 from tests.faults.raw import RawPublisher, envelope, request
 from tests.faults.rig import journal_of, unexpected_errors, wait_for
 from tests.functional.conftest import new_volume
-from tests.functional.test_capabilities import Reports
 from tests.functional.test_errors import _raw_call
 from tests.functional.test_lifecycle import wait_status
 from volworker import exception
 from volworker.rpc.rpcapi import VolumeAPI
-from volworker.testing.listen import BROKER
+from volworker.testing.listen import BROKER, Reports
 from volworker.testing.worker import RABBIT_URL, Worker
 
 KOMBU = {"rpc_intake": "kombu"}
@@ -91,15 +90,6 @@ def either_worker(
     """The same with either intake: oslo's listener stays the fallback, and
     both keep the same promises."""
     return _intake_worker(make_worker, {"rpc_intake": request.param})
-
-
-@pytest.fixture
-def scheduler() -> Iterator[tuple[str, Reports]]:
-    """A scheduler topic of the test's own and the reports sent to it."""
-    topic = f"vwsched-{uuid.uuid4().hex[:10]}"
-    collector = Reports(topic)
-    yield topic, collector
-    collector.close()
 
 
 def test_oslo_clients_casts_calls_and_fanout_reach_either_intake(

@@ -7,16 +7,15 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from tests.functional.conftest import new_volume
-from tests.functional.test_capabilities import Reports
 from volworker import exception
 from volworker.rpc.rpcapi import VolumeAPI
-from volworker.testing.listen import Notifications
+from volworker.testing.listen import Notifications, Reports
 from volworker.testing.metrics import Scrape, metrics_url, scrape
 from volworker.testing.worker import Worker
 
@@ -24,14 +23,6 @@ CREATES = 120
 SLOTS = 4
 LATENCY = 0.02
 GIB = 1024**3
-
-
-@pytest.fixture
-def scheduler() -> Iterator[tuple[str, Reports]]:
-    topic = f"vwsched-{uuid.uuid4().hex[:10]}"
-    reports = Reports(topic)
-    yield topic, reports
-    reports.close()
 
 
 class Watcher:

@@ -17,10 +17,9 @@ import pytest
 
 from tests.conftest import require_service, require_tool
 from tests.faults.audit import nbd_servers
-from tests.functional.test_capabilities import Reports
 from tests.functional.test_lifecycle import wait_status
 from volworker.rpc.rpcapi import VolumeAPI
-from volworker.testing.listen import Notifications
+from volworker.testing.listen import Notifications, Reports
 from volworker.testing.worker import RABBIT_URL, Worker
 
 BACKEND = "sec"

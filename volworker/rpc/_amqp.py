@@ -90,6 +90,9 @@ class Delivery(amqpdriver.AMQPIncomingMessage):
     listener's consumer thread, which sends it on its next turn.
     """
 
+    #: oslo's reply() publishes and waits for the broker's confirm
+    reply_waits = True
+
     def acknowledge(self) -> None:
         raw = self.message
 

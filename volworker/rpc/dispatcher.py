@@ -3,7 +3,8 @@
 Runs on the listener's thread, in the order messages arrive, so the manager
 receives requests in arrival order. A cast is acknowledged once the manager
 has journaled it; a refused cast at once. A call is acknowledged on arrival
-(its caller retries on timeout) and answered through the senders.
+(its caller retries on timeout) and answered through the senders when
+answering waits for the broker (oslo's listener), else directly.
 """
 
 from __future__ import annotations
@@ -141,14 +142,22 @@ class Dispatcher:
     def reply(
         self, delivery: Delivery, result: Any, error: BaseException | None
     ) -> None:
-        """Send a call's answer from the senders's threads."""
+        """Answer a call: from the senders's threads when answering waits
+        for the broker, else at once (the answer is only queued)."""
         if error is not None:
             # Only the contract's classes reach every caller by name, and
             # without a traceback: it would show the worker's code and paths.
             public = exception.for_caller(error)
             self._metrics.rpc_call(str(delivery.message.get("method")), public)
-            failure = (type(public), public, None)
-            self._senders.send(delivery.msg_id, delivery.reply, failure=failure)
+            answer: dict[str, Any] = {"failure": (type(public), public, None)}
         else:
             self._metrics.rpc_call(str(delivery.message.get("method")), None)
-            self._senders.send(delivery.msg_id, delivery.reply, reply=result)
+            answer = {"reply": result}
+        if delivery.reply_waits:
+            self._senders.send(delivery.msg_id, delivery.reply, **answer)
+            return
+        try:
+            delivery.reply(**answer)
+        except Exception:
+            # as a sender thread would: the caller times out, the worker goes on
+            LOG.exception("Answering call %s failed", delivery.msg_id)

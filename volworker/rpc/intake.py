@@ -51,6 +51,12 @@ class Delivery(Protocol):
     def is_call(self) -> bool:
         """Whether the sender waits for an answer."""
 
+    @property
+    def reply_waits(self) -> bool:
+        """Whether reply() waits for the broker (the dispatcher then calls
+        it on a sender thread) rather than queue the answer for a publisher
+        of the listener's own."""
+
     def acknowledge(self) -> None:
         """Take the message off the broker; any thread may call it."""
 

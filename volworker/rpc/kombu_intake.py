@@ -53,6 +53,9 @@ FRAMES_PER_TURN = 512
 class KombuDelivery:
     """One request off the queue."""
 
+    #: reply() only queues the answer for the intake's reply publisher
+    reply_waits = False
+
     __slots__ = (
         "_channel",
         "_intake",

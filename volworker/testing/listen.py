@@ -1,5 +1,6 @@
 """Listen like a consumer of the worker's output: notifications as an
-auditor would bind to them, each test with a private queue."""
+auditor would bind to them, capability reports as a scheduler would, each
+test with a private queue."""
 
 from __future__ import annotations
 
@@ -126,3 +127,37 @@ class Notifications(Collector):
 
     def count(self, suffix: str) -> int:
         return sum(1 for m in self.events() if m["event_type"].endswith(suffix))
+
+
+class Reports(Collector):
+    """update_service_capabilities casts on a scheduler topic's fanout."""
+
+    def __init__(self, topic: str) -> None:
+        exchange = kombu.Exchange(
+            f"{topic}_fanout", type="fanout", durable=False, auto_delete=True
+        )
+        super().__init__(exchange, topic)
+
+    def all(self) -> list[dict[str, Any]]:
+        with self._cond:
+            return [
+                dict(m["args"], received=m["received"])
+                for m in self.messages
+                if m.get("method") == "update_service_capabilities"
+            ]
+
+    def _on_message(self, body: Any, message: kombu.Message) -> None:
+        received = dict(_unwrap(body), received=time.monotonic())
+        with self._cond:
+            self.messages.append(received)
+            self._cond.notify_all()
+        message.ack()
+
+    def wait_report(
+        self,
+        predicate: Callable[[dict[str, Any]], bool] = lambda report: True,
+        timeout: float = 30,
+    ) -> dict[str, Any]:
+        """The first report that matches."""
+        self.wait_for(lambda _: any(predicate(r) for r in self.all()), timeout)
+        return next(r for r in self.all() if predicate(r))
