@@ -11,7 +11,7 @@ them as naive UTC text, PostgreSQL as ``timestamptz``.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from sqlalchemy import (
@@ -84,6 +84,25 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
         if value.tzinfo is None:
             return value.replace(tzinfo=dt.UTC)
         return value.astimezone(dt.UTC)
+
+    def bind_processor(self, dialect: Dialect) -> Callable[[Any], Any] | None:
+        """On SQLite, one step from an aware datetime to the text SQLAlchemy's
+        DATETIME stores (``YYYY-MM-DD HH:MM:SS.ffffff``, UTC): a create binds
+        six timestamps, and the step-by-step chain cost a tenth of its
+        journal work. Elsewhere, SQLAlchemy's own chain."""
+        if dialect.name != "sqlite":
+            return super().bind_processor(dialect)
+        return _sqlite_text
+
+
+def _sqlite_text(value: dt.datetime | None) -> str | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise ValueError(f"naive datetime {value!r}: give a timezone-aware one")
+    if value.tzinfo is not dt.UTC:
+        value = value.astimezone(dt.UTC)
+    return value.replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 def _json() -> JSON:

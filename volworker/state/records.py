@@ -83,7 +83,7 @@ def insert(session: Session, kind: str, **fields: Any) -> Any:
     result = _sql.execute(session, statement, _sql.values(model, fields))
     if result.rowcount == 0:
         return None
-    return model(**fields)
+    return _sql.detached(model, fields)
 
 
 def load(session: Session, kind: str, resource_id: str) -> Any:

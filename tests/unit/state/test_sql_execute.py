@@ -111,3 +111,73 @@ def test_a_failing_statement_raises_sqlalchemys_error(call: Any) -> None:
 
 def _dialect(call: Any) -> str:
     return str(call(lambda s: s.get_bind().dialect.name))
+
+
+def test_a_value_the_statement_holds_is_bound_as_sqlalchemy_binds_it(
+    call: Any,
+) -> None:
+    """A literal in the statement (here the state it updates from) and a
+    parameter named by the caller, in one statement."""
+    t = _sql.table(VolumeRecord)
+    statement = (
+        sa.update(t)
+        .where(t.c.status == "creating", t.c.id == sa.bindparam("_key"))
+        .values(status=sa.bindparam("status"))
+    )
+    insert = _sql.insert_new(VolumeRecord, _dialect(call), None)
+    call(lambda s: _sql.execute(s, insert, _volume("h")))
+    params = {"_key": "h", "status": "available"}
+    assert call(lambda s: _sql.execute(s, statement, params)).rowcount == 1
+    assert call(lambda s: _sql.execute(s, statement, params)).rowcount == 0
+    if _dialect(call) == "sqlite":
+        assert _sql._prepared[(statement, frozenset(params))] is not None
+
+
+def test_a_parameter_left_out_is_sqlalchemys_error(call: Any) -> None:
+    update = _sql.update_by(VolumeRecord, "id", frozenset({"status"}))
+    with pytest.raises(sa.exc.StatementError, match="_key"):
+        call(lambda s: _sql.execute(s, update, {"status": "available"}))
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        NOW,
+        WHOLE_SECOND,
+        dt.datetime(5, 1, 1, 0, 0, 0, 1, tzinfo=dt.UTC),
+        dt.datetime(
+            2026,
+            6,
+            1,
+            1,
+            2,
+            3,
+            999999,
+            tzinfo=dt.timezone(-dt.timedelta(hours=9, minutes=30)),
+        ),
+        None,
+    ],
+)
+def test_a_timestamp_is_stored_as_sqlalchemys_datetime_stores_it(
+    value: dt.datetime | None,
+) -> None:
+    """UTCDateTime's one-step SQLite text is the text SQLAlchemy's own
+    chain (to UTC, then DATETIME's format) gives."""
+    from sqlalchemy.dialects import sqlite
+
+    from volworker.state.models import UTCDateTime
+
+    dialect = sqlite.dialect()
+    column = UTCDateTime()
+    native = sa.DateTime().dialect_impl(dialect).bind_processor(dialect)
+    utc = column.process_bind_param(value, dialect)
+    fused = column.dialect_impl(dialect).bind_processor(dialect)
+    assert fused(value) == native(utc)
+
+
+def test_a_detached_row_reads_what_it_was_given_and_none_for_the_rest() -> None:
+    row = _sql.detached(VolumeRecord, {"id": "r", "status": "creating", "size": 2})
+    assert (row.id, row.status, row.size, row.error) == ("r", "creating", 2, None)
+    row.status = "available"
+    assert row.status == "available"
+    assert isinstance(row, VolumeRecord)
