@@ -65,8 +65,9 @@ class StoreConnectionLost(StoreError):
 @dataclass
 class _Item(Generic[T]):
     work: Callable[[Session], T]
-    future: Future[T]
-    #: for run(): the awaiting loop's future, settled with its batch's others
+    #: for submit(): the future it returned (None for defer())
+    future: Future[T] | None
+    #: for defer(): the awaiting loop's future, settled with its batch's others
     awaited: asyncio.Future[T] | None = None
 
 
@@ -178,9 +179,9 @@ class Store:
         Thread-safe; items run in the order they were submitted. A future
         cancelled before its batch starts is skipped.
         """
-        item = _Item(work, Future())
-        self._put(item)
-        return item.future
+        future: Future[T] = Future()
+        self._put(_Item(work, future))
+        return future
 
     def defer(
         self,
@@ -192,7 +193,7 @@ class Store:
         awaited: asyncio.Future[T] = asyncio.Future(
             loop=loop or asyncio.get_running_loop()
         )
-        self._put(_Item(work, Future(), awaited))
+        self._put(_Item(work, None, awaited))
         return awaited
 
     async def run(self, work: Callable[[Session], T]) -> T:
@@ -215,16 +216,21 @@ class Store:
             self.engine.dispose()
 
     def _run_batch(self, batch: Sequence[_Item[Any]]) -> None:
-        # A future cancelled while queued is skipped here.
-        live = [item for item in batch if item.future.set_running_or_notify_cancel()]
+        # A submitted item whose future was cancelled while queued is skipped
+        # here; a deferred one runs (its awaiter may have left, not undone it).
+        live = [
+            item
+            for item in batch
+            if item.future is None or item.future.set_running_or_notify_cancel()
+        ]
         if not live:
             return
         outcomes = self._run_fast(live) or self._run_isolated(live)
         by_loop: dict[asyncio.AbstractEventLoop, list[tuple[Any, bool, Any]]] = {}
         for item, (ok, value) in zip(live, outcomes, strict=True):
-            if ok:
+            if item.future is not None and ok:
                 item.future.set_result(value)
-            else:
+            elif item.future is not None:
                 item.future.set_exception(value)
             if item.awaited is not None:
                 by_loop.setdefault(item.awaited.get_loop(), []).append(
@@ -248,7 +254,8 @@ class Store:
                 results = []
                 for item in live:
                     results.append((True, item.work(session)))
-                    session.expunge_all()
+                    if session.identity_map:
+                        session.expunge_all()
         except BaseException as exc:
             LOG.debug(
                 "State store batch of %d items redone item by item: %s", len(live), exc
@@ -309,4 +316,5 @@ def _run_item(session: Session, work: Callable[[Session], Any]) -> tuple[bool, A
     finally:
         # Items may write with plain SQL; no item may see rows an
         # earlier one loaded into the session's identity map.
-        session.expunge_all()
+        if session.identity_map:
+            session.expunge_all()
