@@ -102,7 +102,7 @@ def _sqlite_text(value: dt.datetime | None) -> str | None:
         raise ValueError(f"naive datetime {value!r}: give a timezone-aware one")
     if value.tzinfo is not dt.UTC:
         value = value.astimezone(dt.UTC)
-    return value.replace(tzinfo=None).isoformat(" ", "microseconds")
+    return value.isoformat(" ", "microseconds")[:-6]  # less "+00:00"
 
 
 def _json() -> JSON:
