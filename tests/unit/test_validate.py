@@ -186,3 +186,42 @@ def test_group_specs_are_bounded_like_extra_specs() -> None:
     assert checked["group_type"]["group_specs"] == {
         "consistent_group_snapshot_enabled": "<is> True"
     }
+
+
+def _bind_error(method: str, args: dict[str, Any]) -> str | None:
+    import inspect
+
+    from volworker.rpc.endpoint import Endpoint
+
+    try:
+        inspect.signature(getattr(Endpoint, method)).bind(None, **args)
+    except TypeError as exc:
+        return str(exc)
+    return None
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        {"volume": {}},
+        {},
+        {"volume": {}, "surplus": 1},
+        {"surplus": 1},
+        {"volume": {}, "snapshot": {}, "new_size": 2},
+        {"snapshot": {}},
+    ],
+)
+def test_arguments_are_refused_as_inspect_would_refuse_them(
+    args: dict[str, Any],
+) -> None:
+    """The dispatcher's check of a request's argument names says what
+    ``inspect.Signature.bind`` says, for every method of the contract."""
+    from volworker.rpc.dispatcher import METHODS, _check_args
+
+    for method in sorted(METHODS):
+        try:
+            _check_args(method, args)
+        except TypeError as exc:
+            assert str(exc) == _bind_error(method, args), method
+        else:
+            assert _bind_error(method, args) is None, method

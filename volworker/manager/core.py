@@ -17,6 +17,7 @@ is finished or already in line here (taken over from a dead member, say).
 from __future__ import annotations
 
 import asyncio
+import collections
 import datetime
 import functools
 import logging
@@ -92,6 +93,9 @@ class Manager:
         self.journal_retention = journal_retention
         self._loop = asyncio.get_running_loop()
         self._intake: asyncio.Queue[Any] = asyncio.Queue()
+        #: handed over by other threads, for the loop to move to the intake
+        self._handed: collections.deque[Any] = collections.deque()
+        self._hand_over_due = False
         self._intake_task: asyncio.Task[None] | None = None
         self._housekeeping: asyncio.Future[None] = self._loop.create_future()
         self._watching: asyncio.Future[None] = self._loop.create_future()
@@ -135,7 +139,7 @@ class Manager:
                 ),
                 loop=self._loop,
             )
-        self._loop.call_soon_threadsafe(self._intake.put_nowait, (request, journaled))
+        self._hand((request, journaled))
 
     def reject(
         self,
@@ -145,8 +149,23 @@ class Manager:
         context: RequestContext,
     ) -> None:
         """Record and announce a cast refused before it was journaled."""
-        refused = _Refused(method, args, error, context)
-        self._loop.call_soon_threadsafe(self._intake.put_nowait, refused)
+        self._hand(_Refused(method, args, error, context))
+
+    def _hand(self, item: Any) -> None:
+        """Queue ``item`` for the intake, waking the loop only when no
+        wake-up is due yet: each wake-up is a write to the loop's socket, and
+        under load many requests arrive before the loop looks."""
+        self._handed.append(item)
+        if not self._hand_over_due:
+            self._hand_over_due = True
+            self._loop.call_soon_threadsafe(self._take_handed)
+
+    def _take_handed(self) -> None:
+        # The flag first: an item handed while this drains is drained
+        # here, or wakes the loop again; none is left behind.
+        self._hand_over_due = False
+        while self._handed:
+            self._intake.put_nowait(self._handed.popleft())
 
     # -- intake -----------------------------------------------------------
 
@@ -429,6 +448,7 @@ class Manager:
         start. Returns whether everything running finished."""
         self._housekeeping.cancel()
         self._watching.cancel()
+        self._take_handed()  # what came before the stop goes before it
         self._intake.put_nowait(_STOP)
         if self._intake_task is not None:
             await self._intake_task
