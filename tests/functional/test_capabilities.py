@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import datetime
 import json
+import os
+import pathlib
 import re
 import signal
 import subprocess
@@ -335,17 +337,35 @@ def test_client_shows_the_pools_at_a_glance(
 
 
 def test_client_watches_until_interrupted(
-    topic: str, fake_worker: Callable[..., Worker]
+    topic: str, fake_worker: Callable[..., Worker], tmp_path: pathlib.Path
 ) -> None:
     worker = fake_worker()
     worker.start().wait_ready()
     command = [sys.executable, "-m", "volworker.cmd.client", "--url", RABBIT_URL]
     command += ["--topic", worker.topic, "capabilities", "--watch", "--every", "0.2"]
     command += ["--scheduler-topic", topic]
-    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as proc:
+    # PYTHONFAULTHANDLER: a client that does not stop is made to say where
+    # each of its threads is (SIGABRT), for the failure to show.
+    env = {**os.environ, "PYTHONFAULTHANDLER": "1"}
+    errors = tmp_path / "client.stderr"
+    with (
+        open(errors, "w") as stderr,
+        subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=stderr, text=True, env=env
+        ) as proc,
+    ):
         assert proc.stdout is not None
         lines = [proc.stdout.readline() for _ in range(8)]
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(30) == 0
+        try:
+            code = proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGABRT)
+            proc.wait(30)
+            raise AssertionError(
+                "the client did not stop within 30 s of SIGINT; its threads:\n"
+                + errors.read_text()
+            ) from None
+        assert code == 0, errors.read_text()
     pools = [ln.split()[0] for ln in lines if ln.startswith(worker.host)]
     assert {f"{worker.server('b1')}#a", f"{worker.server('b1')}#b"} <= set(pools)
