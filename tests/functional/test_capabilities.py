@@ -351,7 +351,14 @@ def test_client_watches_until_interrupted(
     with (
         open(errors, "w") as stderr,
         subprocess.Popen(
-            command, stdout=subprocess.PIPE, stderr=stderr, text=True, env=env
+            command,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+            env=env,
+            # As at a terminal: a test run started in the background (as a
+            # shell's `&` job) passes SIGINT on ignored, and Python keeps it so.
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         ) as proc,
     ):
         assert proc.stdout is not None
