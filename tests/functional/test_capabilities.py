@@ -3,6 +3,7 @@ fanout, each test with a topic of its own."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import os
@@ -336,6 +337,19 @@ def test_client_shows_the_pools_at_a_glance(
     assert all(r["AGE"].endswith("STALE") for r in table), table
 
 
+@contextlib.contextmanager
+def _interruptible() -> Iterator[None]:
+    """Children started here get SIGINT as at a terminal. A test run started
+    in the background (a shell's `&` job) has SIGINT ignored, a child
+    inherits that, and Python keeps it ignored; a handler, unlike an
+    ignored signal, goes back to the default in the child."""
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, before)
+
+
 def test_client_watches_until_interrupted(
     topic: str, fake_worker: Callable[..., Worker], tmp_path: pathlib.Path
 ) -> None:
@@ -349,6 +363,7 @@ def test_client_watches_until_interrupted(
     env = {**os.environ, "PYTHONFAULTHANDLER": "1"}
     errors = tmp_path / "client.stderr"
     with (
+        _interruptible(),
         open(errors, "w") as stderr,
         subprocess.Popen(
             command,
@@ -356,9 +371,6 @@ def test_client_watches_until_interrupted(
             stderr=stderr,
             text=True,
             env=env,
-            # As at a terminal: a test run started in the background (as a
-            # shell's `&` job) passes SIGINT on ignored, and Python keeps it so.
-            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         ) as proc,
     ):
         assert proc.stdout is not None

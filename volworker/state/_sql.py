@@ -154,9 +154,8 @@ def _prepare(statement: Any, dialect: Any, keys: frozenset[str]) -> _Prepared | 
         # Where SQLAlchemy's construct_params looks: the key, the name,
         # else the value the statement holds.
         key = bind.key if bind.key in keys else name if name in keys else None
-        if key is None and (bind.callable is not None or bind.required):
-            return None
-        if bind.expanding:
+        held_back = key is None and (bind.callable is not None or bind.required)
+        if held_back or bind.expanding:
             return None
         # As SQLAlchemy binds: the type as this dialect implements it.
         process = bind.type.dialect_impl(dialect).bind_processor(dialect)
@@ -174,15 +173,17 @@ def _connections(session: Session) -> tuple[Any, Any]:
     session's transaction state each time, and a create runs five
     statements. A SAVEPOINT just begun is emitted by that lookup, so the
     innermost transaction is the one that counts."""
-    transaction = session.get_nested_transaction() or session.get_transaction()
     held = session.info.get(_CONNECTION)
-    if transaction is not None and held is not None and held[0] is transaction:
+    if held is not None and held[0] is _innermost(session):
         return held[1], held[2]
-    conn = session.connection()
+    conn = session.connection()  # begins the transaction, or the SAVEPOINT
     raw = conn.connection.driver_connection
-    innermost = session.get_nested_transaction() or session.get_transaction()
-    session.info[_CONNECTION] = (innermost, conn, raw)
+    session.info[_CONNECTION] = (_innermost(session), conn, raw)
     return conn, raw
+
+
+def _innermost(session: Session) -> Any:
+    return session.get_nested_transaction() or session.get_transaction()
 
 
 def execute(session: Session, statement: Any, params: dict[str, Any]) -> Executed:

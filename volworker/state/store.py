@@ -228,10 +228,11 @@ class Store:
         outcomes = self._run_fast(live) or self._run_isolated(live)
         by_loop: dict[asyncio.AbstractEventLoop, list[tuple[Any, bool, Any]]] = {}
         for item, (ok, value) in zip(live, outcomes, strict=True):
-            if item.future is not None and ok:
-                item.future.set_result(value)
-            elif item.future is not None:
-                item.future.set_exception(value)
+            if item.future is not None:
+                if ok:
+                    item.future.set_result(value)
+                else:
+                    item.future.set_exception(value)
             if item.awaited is not None:
                 by_loop.setdefault(item.awaited.get_loop(), []).append(
                     (item.awaited, ok, value)
