@@ -10,8 +10,10 @@ connection fails, the thread connects again and publishes the unconfirmed
 batch again: at least once. While idle, it sends the connection's
 heartbeats and so notices a broker that went away.
 
-Subclasses say what an item is on the wire (:meth:`_publish_one`), what to
-declare on a new channel (:meth:`_opened`) and what the broker returned.
+A batch goes out in one write: its frames are built in one buffer
+(:mod:`volworker.frames`). Subclasses say what message an item is
+(:meth:`_frame`), what to declare on a new channel (:meth:`_opened`) and
+what the broker returned.
 The notification publisher (``publisher.py``) and the kombu intake's
 answers (``rpc/replies.py``) are the two.
 """
@@ -28,6 +30,7 @@ from typing import Any
 import kombu
 
 from volworker import batches
+from volworker.frames import PublishFrames
 
 __all__ = ["CONFIRM_TIMEOUT", "ConfirmingPublisher"]
 
@@ -60,6 +63,7 @@ class ConfirmingPublisher:
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._conn: kombu.Connection | None = None
         self._channel: Any = None
+        self._frames: PublishFrames | None = None
         self._sent = 0
         self._unconfirmed: set[int] = set()
         self._refused = False
@@ -147,13 +151,23 @@ class ConfirmingPublisher:
                 return
 
     def _publish(self, batch: list[Any]) -> None:
-        channel = self._open()
+        self._open()
+        assert self._conn is not None and self._frames is not None
+        frames = self._frames
         for item in batch:
-            self._publish_one(channel, item)
-            self._sent += 1
-            self._unconfirmed.add(self._sent)
+            self._frame(frames, item)
+        if frames.count != len(batch):
+            made = frames.count
+            frames.take()
+            raise RuntimeError(f"{len(batch)} {self.items} made {made} messages")
+        first = self._sent + 1
+        self._sent += len(batch)
+        amqp_conn = self._conn.connection
+        amqp_conn.transport.write(frames.take())
+        # what py-amqp counts to know the connection is in use (heartbeats)
+        amqp_conn.bytes_sent += 1
+        self._unconfirmed.update(range(first, self._sent + 1))
         deadline = time.monotonic() + CONFIRM_TIMEOUT
-        assert self._conn is not None
         while self._unconfirmed:
             if self._refused:
                 raise RuntimeError(f"the broker refused one of {self.items}")
@@ -174,6 +188,7 @@ class ConfirmingPublisher:
         channel.events["basic_ack"].add(self._on_ack)
         channel.events["basic_nack"].add(self._on_nack)
         self._channel = channel
+        self._frames = PublishFrames(channel.channel_id, conn.connection.frame_max)
         self._sent = 0
         self._unconfirmed.clear()
         self._refused = False
@@ -205,7 +220,8 @@ class ConfirmingPublisher:
     def _opened(self, conn: kombu.Connection, channel: Any) -> None:
         """A new channel, before confirms are selected: declare on it."""
 
-    def _publish_one(self, channel: Any, item: Any) -> None:
+    def _frame(self, frames: PublishFrames, item: Any) -> None:
+        """Add ``item`` to ``frames`` as one message."""
         raise NotImplementedError
 
     def _published(self, batch: list[Any]) -> None:

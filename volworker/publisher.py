@@ -30,8 +30,13 @@ import kombu
 from oslo_serialization import jsonutils
 
 from volworker.confirming import ConfirmingPublisher
+from volworker.frames import PublishFrames
 
 __all__ = ["BatchPublisher", "envelope"]
+
+_JSON = (("content_type", "application/json"), ("content_encoding", "utf-8"))
+_DURABLE = (*_JSON, ("delivery_mode", 2))
+_TRANSIENT = (*_JSON, ("delivery_mode", 1))
 
 
 def envelope(
@@ -104,17 +109,12 @@ class BatchPublisher(ConfirmingPublisher):
         # same message_id, by which a consumer can drop it
         return [(key, envelope(*fields)) for key, fields in batch]
 
-    def _publish_one(self, channel: Any, item: tuple[str, str]) -> None:
+    def _frame(self, frames: PublishFrames, item: tuple[str, str]) -> None:
         routing_key, body = item
         if routing_key not in self._declared:
-            self._declare(channel, routing_key)
-        message = amqp.Message(
-            body,
-            content_type="application/json",
-            content_encoding="utf-8",
-            delivery_mode=2 if self._durable else 1,
-        )
-        channel.basic_publish(message, exchange=self._exchange, routing_key=routing_key)
+            self._declare(self._channel, routing_key)
+        properties = _DURABLE if self._durable else _TRANSIENT
+        frames.publish(body.encode(), self._exchange, routing_key, properties)
 
     def _opened(self, conn: kombu.Connection, channel: Any) -> None:
         self._durable = self._durability()

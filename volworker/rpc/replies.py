@@ -21,15 +21,21 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import amqp
 import kombu
 
 from volworker.confirming import ConfirmingPublisher
+from volworker.frames import PublishFrames
 from volworker.rpc.wire import JSON
 
 __all__ = ["ReplyPublisher"]
 
 LOG = logging.getLogger(__name__)
+
+_PROPERTIES = (
+    ("content_type", JSON),
+    ("content_encoding", "utf-8"),
+    ("delivery_mode", 2),
+)
 
 #: how often an answer to a missing reply queue is tried again
 RETRY_INTERVAL = 0.25
@@ -101,16 +107,8 @@ class ReplyPublisher(ConfirmingPublisher):
         self._bounced = []
         super()._publish(batch)
 
-    def _publish_one(self, channel: Any, item: _Reply) -> None:
-        message = amqp.Message(
-            item.body,
-            content_type=JSON,
-            content_encoding="utf-8",
-            delivery_mode=2,
-        )
-        channel.basic_publish(
-            message, exchange="", routing_key=item.reply_q, mandatory=True
-        )
+    def _frame(self, frames: PublishFrames, item: _Reply) -> None:
+        frames.publish(item.body, "", item.reply_q, _PROPERTIES, mandatory=True)
 
     def _published(self, batch: list[Any]) -> None:
         """Keep what the broker returned for want of a queue, to try again."""

@@ -1,0 +1,105 @@
+"""The publishers' batch of frames is, byte for byte, what py-amqp itself
+writes for the same messages, and py-amqp's reader takes it apart again."""
+
+from __future__ import annotations
+
+import struct
+from typing import Any
+
+import amqp
+import pytest
+from amqp import spec
+from amqp.method_framing import frame_handler, frame_writer
+
+from volworker.frames import PublishFrames
+
+FRAME_MAX = 4096
+JSON = (("content_type", "application/json"), ("content_encoding", "utf-8"))
+
+
+class _Connection:
+    """What py-amqp's frame writer and reader use of a connection."""
+
+    frame_max = FRAME_MAX
+    bytes_sent = 0
+    bytes_recv = 0
+
+    def __init__(self) -> None:
+        self.written: list[bytes] = []
+        self.received: list[tuple[Any, ...]] = []
+
+    def write(self, data: Any) -> None:
+        self.written.append(bytes(data))
+
+    def on_inbound_method(self, *args: Any) -> None:
+        self.received.append(args)
+
+
+def _py_amqp(messages: list[tuple[bytes, str, str, dict[str, Any], bool]]) -> bytes:
+    conn = _Connection()
+    write = frame_writer(conn, conn)
+    for body, exchange, key, properties, mandatory in messages:
+        args = amqp.serialization.dumps("Bssbb", (0, exchange, key, mandatory, False))
+        write(1, 3, spec.Basic.Publish, args, amqp.Message(body, **properties))
+    return b"".join(conn.written)
+
+
+def _split(data: bytes) -> list[tuple[int, int, bytes]]:
+    frames = []
+    while data:
+        kind, channel, size = struct.unpack(">BHI", data[:7])
+        assert data[7 + size] == 0xCE
+        frames.append((kind, channel, data[7 : 7 + size]))
+        data = data[8 + size :]
+    return frames
+
+
+@pytest.mark.parametrize(
+    "sizes",
+    [[0], [1], [FRAME_MAX - 8], [FRAME_MAX - 7], [3 * FRAME_MAX + 5], [10, 0, 9000]],
+)
+def test_the_frames_are_py_amqps_own(sizes: list[int]) -> None:
+    messages = [
+        (
+            bytes([i % 251 for i in range(size)]),
+            "openstack" if n % 2 else "",
+            f"notifications.info.{n}",
+            {**dict(JSON), "delivery_mode": 1 + n % 2},
+            bool(n % 2),
+        )
+        for n, size in enumerate(sizes)
+    ]
+    frames = PublishFrames(3, FRAME_MAX)
+    for body, exchange, key, properties, mandatory in messages:
+        frames.publish(
+            body, exchange, key, tuple(properties.items()), mandatory=mandatory
+        )
+    assert frames.count == len(messages)
+    ours = frames.take()
+    assert ours == _py_amqp(messages)
+    assert frames.count == 0 and frames.take() == b""
+    # no frame is larger than the connection allows
+    assert all(len(payload) + 8 <= FRAME_MAX for _, _, payload in _split(ours))
+
+    # py-amqp reads content after basic.publish too when told it has some
+    conn = _Connection()
+    read = frame_handler(
+        conn,
+        lambda *args: conn.received.append(args),
+        content_methods=frozenset({spec.Basic.Publish}),
+    )
+    for frame in _split(ours):
+        read(frame)
+    assert [
+        (
+            channel,
+            sig,
+            amqp.serialization.loads("Bssbb", args, 4)[0][1:4],
+            content.body or b"",  # py-amqp reads no body as ""
+            content.properties,
+        )
+        for channel, sig, args, content in conn.received
+    ] == [
+        (3, spec.Basic.Publish, [exchange, key, mandatory], body, properties)
+        for body, exchange, key, properties, mandatory in messages
+    ]
