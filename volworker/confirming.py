@@ -30,7 +30,7 @@ from typing import Any
 import kombu
 
 from volworker import batches
-from volworker.frames import PublishFrames
+from volworker.frames import PublishFrames, read_ready
 
 __all__ = ["CONFIRM_TIMEOUT", "ConfirmingPublisher"]
 
@@ -174,7 +174,7 @@ class ConfirmingPublisher:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise TimeoutError("no confirm from the broker")
-            self._conn.drain_events(timeout=left)
+            read_ready(amqp_conn, left)
 
     def _open(self) -> Any:
         if self._channel is not None:

@@ -34,6 +34,7 @@ from typing import Any
 
 import amqp
 
+from volworker.frames import read_ready
 from volworker.rpc import wire
 from volworker.rpc.kombu_acks import Acks
 from volworker.rpc.kombu_link import LOST, Link
@@ -44,8 +45,6 @@ __all__ = ["KombuDelivery", "KombuIntake"]
 
 LOG = logging.getLogger(__name__)
 
-#: the longest wait for the rest of a frame that has begun to arrive
-FRAME_TIMEOUT = 1.0
 #: frames read in one turn at most, so acknowledgements go out in between
 FRAMES_PER_TURN = 512
 
@@ -262,11 +261,9 @@ class KombuIntake:
             self.acks.woke()
         if sock.fileno() not in ready:
             return
-        for _ in range(FRAMES_PER_TURN):
-            try:
-                connection.blocking_read(FRAME_TIMEOUT)
-            except TimeoutError:
-                return
+        handled = 0
+        while handled < FRAMES_PER_TURN:
+            handled += read_ready(connection)
             if not alone.poll(0):
                 return
 
