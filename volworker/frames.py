@@ -8,7 +8,8 @@ one buffer instead (:class:`PublishFrames`): the arguments are serialised
 once per exchange and routing key, the properties once per set of them,
 both by py-amqp's own serialiser; the frames around them are AMQP
 0-9-1's (method, content header, then the body in pieces of at most
-``frame_max - 8`` bytes).
+``frame_max - 8`` bytes). The kombu intake's acknowledgements go out the
+same way, all that are due in one write (:func:`ack_frames`).
 
 py-amqp reads a frame with three reads of the socket (its header, its
 payload, its end), each with a wait and, with a timeout, two more calls to
@@ -25,13 +26,13 @@ import select
 import socket
 import ssl
 import struct
-from collections.abc import Hashable
+from collections.abc import Hashable, Iterable
 from typing import Any
 
 import amqp
 from amqp import serialization, spec
 
-__all__ = ["PRIVATE_API", "READ_SIZE", "PublishFrames", "read_ready"]
+__all__ = ["PRIVATE_API", "READ_SIZE", "PublishFrames", "ack_frames", "read_ready"]
 
 #: py-amqp's private names read_ready relies on (a unit test fails when a
 #: py-amqp release drops one): its transport's buffer of bytes read ahead
@@ -47,6 +48,8 @@ _HEADER = struct.Struct(">BHIHHQ")  # type, channel, size, class, weight, body s
 _BODY = struct.Struct(">BHI")  # type, channel, size
 _END = b"\xce"
 _FRAME_OVERHEAD = _BODY.size + len(_END)
+# type, channel, size, class, method, delivery tag, multiple; frame end
+_ACK = struct.Struct(">BHIHHQBB")
 
 #: how many exchange and routing key pairs keep their serialised arguments
 #: (the reply queues of calls are many; the clearing is rare and cheap)
@@ -110,6 +113,15 @@ class PublishFrames:
         """The frames added since the last take."""
         data, self._buffer, self.count = bytes(self._buffer), bytearray(), 0
         return data
+
+
+def ack_frames(channel_id: int, tags: Iterable[int]) -> bytes:
+    """A ``basic.ack`` frame for each delivery tag, each acknowledging its
+    own message only."""
+    return b"".join(
+        _ACK.pack(1, channel_id, 13, *spec.Basic.Ack, tag, 0, _FRAME_END)
+        for tag in tags
+    )
 
 
 def read_ready(connection: Any, timeout: float = 0.0) -> int:

@@ -176,3 +176,14 @@ def test_a_batch_goes_through_the_broker_and_is_read_back_in_bulk() -> None:
     finally:
         publisher.release()
         consumer.release()
+
+
+def test_acknowledgements_are_py_amqps_own() -> None:
+    tags = [1, 2, 255, 2**40 + 3]
+    conn = _Connection()
+    write = frame_writer(conn, conn)
+    for tag in tags:
+        args = amqp.serialization.dumps("Lb", (tag, False))
+        write(1, 5, spec.Basic.Ack, args, None)
+    assert frames.ack_frames(5, tags) == b"".join(conn.written)
+    assert frames.ack_frames(5, []) == b""

@@ -5,22 +5,44 @@ dropped."""
 from __future__ import annotations
 
 import select
+import struct
 import sys
 import threading
 import time
+from typing import Any
 
 import pytest
+from amqp import spec
+from amqp.method_framing import frame_handler
+from amqp.serialization import loads
 
 from volworker.rpc.kombu_acks import Acks
 
 
 class Channel:
-    """Records what it was asked to acknowledge, and when."""
+    """Records what it was asked to acknowledge, and when: the frames
+    written to its connection, read back by py-amqp's frame reader."""
+
+    channel_id = 7
 
     def __init__(self) -> None:
         self.acked: dict[int, float] = {}
+        self.connection = self
+        self.transport = self
+        self.bytes_sent = self.bytes_recv = 0
+        self._read = frame_handler(self, self._method)
 
-    def basic_ack(self, tag: int) -> None:
+    def write(self, data: bytes) -> None:
+        while data:
+            kind, channel, size = struct.unpack_from(">BHI", data)
+            assert data[7 + size] == 0xCE
+            self._read((kind, channel, data[7 : 7 + size]))
+            data = data[8 + size :]
+
+    def _method(self, channel: int, sig: tuple[int, int], args: bytes, _: Any) -> None:
+        assert (channel, sig) == (self.channel_id, spec.Basic.Ack)
+        (tag, multiple), _ = loads("Lb", args, 4)
+        assert not multiple
         self.acked[tag] = time.monotonic()
 
 

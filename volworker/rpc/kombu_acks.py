@@ -9,7 +9,8 @@ pending at a time, however many acknowledgements wait.
 
 A delivery tag means something only on its channel: acknowledgements of a
 channel that was lost since are dropped (with a count in the log), as the
-broker delivers those messages again.
+broker delivers those messages again. Those due on the current channel go
+out in one write (:func:`volworker.frames.ack_frames`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ import logging
 import socket
 import threading
 from typing import Any
+
+from volworker import frames
 
 __all__ = ["Acks"]
 
@@ -68,12 +71,18 @@ class Acks:
         """Send those of ``channel`` (the current one, None when lost);
         drop the others."""
         stale = 0
+        tags = []
         while self._due:
             owner, tag = self._due.popleft()
             if owner is channel and channel is not None:
-                channel.basic_ack(tag)
+                tags.append(tag)
             else:
                 stale += 1
+        if tags:
+            # one write for all of them, where py-amqp makes one per ack
+            connection = channel.connection
+            connection.transport.write(frames.ack_frames(channel.channel_id, tags))
+            connection.bytes_sent += 1
         if stale:
             LOG.warning(
                 "%s: dropped %d acknowledgement(s) of messages from a lost "
