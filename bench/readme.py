@@ -85,6 +85,15 @@ def bench_block(result: dict[str, Any]) -> str:
     ]
     if result.get("failed"):
         parts += ["", f"Figure(s) {', '.join(result['failed'])} failed in that run."]
+    # the figures measured again since (report.merged), each with its date
+    # and commit: the head line's are the full run's
+    again = [n for n in result.get("notes", []) if n.startswith(report.AGAIN)]
+    if again:
+        parts.append("")
+        parts += [
+            textwrap.fill(n, WIDTH, initial_indent="- ", subsequent_indent="  ")
+            for n in again
+        ]
     return "\n".join(parts) + "\n"
 
 

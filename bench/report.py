@@ -115,6 +115,10 @@ def markdown(result: dict[str, Any]) -> str:
     return "\n".join(parts) + "\n"
 
 
+#: how a note of figures measured again (merged) begins
+AGAIN = "Figure(s) "
+
+
 def merged(
     base: dict[str, Any],
     rerun: dict[str, Any],
@@ -136,7 +140,7 @@ def merged(
     if figures:
         result["notes"] = [
             *base["notes"],
-            f"Figure(s) {', '.join(figures)} measured again on "
+            f"{AGAIN}{', '.join(figures)} measured again on "
             f"{rerun['started'][:10]} (volworker {rerun['machine']['commit']}) "
             f"in a run of its own of {rerun['seconds']:.0f} s, {why}.",
         ]

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench import report
+from bench import readme, report
 
 
 def _row(fig: str, what: str) -> dict[str, Any]:
-    return report.row(fig, what, {"median": 1.0}, "s")
+    return report.row(fig, what, {"min": 1.0, "median": 1.0, "max": 1.0}, "s")
 
 
 def _run(
@@ -44,3 +44,29 @@ def test_a_figure_measured_again_takes_its_place() -> None:
         in (merged["notes"][-1])
     )
     assert full["failed"] == ["6"], "the earlier results are not changed"
+
+
+def test_the_readme_says_which_figures_were_measured_again_and_when() -> None:
+    full = _run("2026-11-26T02:28:39+00:00", "abc1234", [_row("5", "five")], [])
+    again = _run("2026-11-27T03:10:00+00:00", "def5678", [_row("5", "five")], [])
+    machine = {
+        "nproc": 2,
+        "cpu": "x",
+        "kernel": "k",
+        "python": "3",
+        "oslo.messaging": "o",
+        "kombu": "k",
+        "rabbitmq": "r",
+        "commit": "abc1234",
+    }
+    block = readme.bench_block(
+        {
+            **report.merged(full, again, "after it changed"),
+            "machine": machine,
+            "load": {"start": [1], "end": [2]},
+            "mode": "full",
+            "repeats": 3,
+        }
+    )
+    assert "- Figure(s) 5 measured again on 2026-11-27 (volworker def5678)" in block
+    assert "a note" not in block
