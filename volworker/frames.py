@@ -45,9 +45,8 @@ _HEAD = struct.Struct(">BHI")  # type, channel, size
 
 _METHOD = struct.Struct(">BHIHH")  # type, channel, size, class, method
 _HEADER = struct.Struct(">BHIHHQ")  # type, channel, size, class, weight, body size
-_BODY = struct.Struct(">BHI")  # type, channel, size
 _END = b"\xce"
-_FRAME_OVERHEAD = _BODY.size + len(_END)
+_FRAME_OVERHEAD = _HEAD.size + len(_END)
 # type, channel, size, class, method, delivery tag, multiple; frame end
 _ACK = struct.Struct(">BHIHHQBB")
 
@@ -104,7 +103,7 @@ class PublishFrames:
         out += _END
         for start in range(0, len(body), self._chunk):
             piece = body[start : start + self._chunk]
-            out += _BODY.pack(3, channel, len(piece))
+            out += _HEAD.pack(3, channel, len(piece))
             out += piece
             out += _END
         self.count += 1

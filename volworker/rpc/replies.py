@@ -138,7 +138,11 @@ class ReplyPublisher(ConfirmingPublisher):
     def _on_return(
         self, exc: Exception, exchange: str, routing_key: str, message: Any
     ) -> None:
-        self._bounced.append(bytes(message.body))
+        body = message.body
+        if isinstance(body, str):
+            # py-amqp hands over a body with a content_encoding decoded
+            body = body.encode(message.properties.get("content_encoding") or "utf-8")
+        self._bounced.append(bytes(body))
 
     def _stopping(self) -> None:
         if self._returned:
