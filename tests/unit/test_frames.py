@@ -17,7 +17,6 @@ from amqp.method_framing import frame_handler, frame_writer
 
 from tests.conftest import require_service
 from volworker import frames
-from volworker.frames import PublishFrames
 from volworker.testing.worker import RABBIT_URL
 
 FRAME_MAX = 4096
@@ -40,9 +39,6 @@ class _Connection:
     def write(self, data: Any) -> None:
         self.written.append(bytes(data))
 
-    def on_inbound_method(self, *args: Any) -> None:
-        self.received.append(args)
-
 
 def _py_amqp(messages: list[tuple[bytes, str, str, dict[str, Any], bool]]) -> bytes:
     conn = _Connection()
@@ -54,13 +50,13 @@ def _py_amqp(messages: list[tuple[bytes, str, str, dict[str, Any], bool]]) -> by
 
 
 def _split(data: bytes) -> list[tuple[int, int, bytes]]:
-    frames = []
+    found = []
     while data:
         kind, channel, size = struct.unpack(">BHI", data[:7])
         assert data[7 + size] == 0xCE
-        frames.append((kind, channel, data[7 : 7 + size]))
+        found.append((kind, channel, data[7 : 7 + size]))
         data = data[8 + size :]
-    return frames
+    return found
 
 
 @pytest.mark.parametrize(
@@ -78,15 +74,15 @@ def test_the_frames_are_py_amqps_own(sizes: list[int]) -> None:
         )
         for n, size in enumerate(sizes)
     ]
-    frames = PublishFrames(3, FRAME_MAX)
+    batch = frames.PublishFrames(3, FRAME_MAX)
     for body, exchange, key, properties, mandatory in messages:
-        frames.publish(
+        batch.publish(
             body, exchange, key, tuple(properties.items()), mandatory=mandatory
         )
-    assert frames.count == len(messages)
-    ours = frames.take()
+    assert batch.count == len(messages)
+    ours = batch.take()
     assert ours == _py_amqp(messages)
-    assert frames.count == 0 and frames.take() == b""
+    assert batch.count == 0 and batch.take() == b""
     # no frame is larger than the connection allows
     assert all(len(payload) + 8 <= FRAME_MAX for _, _, payload in _split(ours))
 
