@@ -133,16 +133,15 @@ class ReplyPublisher(ConfirmingPublisher):
             self._retry_at = now + RETRY_INTERVAL
 
     def _opened(self, conn: kombu.Connection, channel: Any) -> None:
+        # A returned answer is matched by its bytes; py-amqp would hand its
+        # body over decoded (it has a content_encoding).
+        channel.auto_decode = False
         channel.events["basic_return"].add(self._on_return)
 
     def _on_return(
         self, exc: Exception, exchange: str, routing_key: str, message: Any
     ) -> None:
-        body = message.body
-        if isinstance(body, str):
-            # py-amqp hands over a body with a content_encoding decoded
-            body = body.encode(message.properties.get("content_encoding") or "utf-8")
-        self._bounced.append(bytes(body))
+        self._bounced.append(bytes(message.body))
 
     def _stopping(self) -> None:
         if self._returned:
