@@ -28,7 +28,7 @@ from collections.abc import Sequence  # noqa: E402
 from oslo_config import cfg  # noqa: E402
 from oslo_log import log as oslo_logging  # noqa: E402
 
-from volworker import logs, opts  # noqa: E402
+from volworker import log_thread, logs, opts  # noqa: E402
 from volworker.service import Service  # noqa: E402
 
 __all__ = ["main"]
@@ -76,7 +76,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         LOG.error("No backend to serve: set enabled_backends or --backend")
         return 2
     service = Service(conf, backends, strict=bool(conf.backend))
-    code = asyncio.run(service.run())
+    log_thread.start()
+    try:
+        code = asyncio.run(service.run())
+    finally:
+        log_thread.stop()
     # The service has stopped and saved everything; a driver call that
     # hangs (a dead backend) must not keep the process from exiting, as the
     # interpreter would wait for its thread.

@@ -8,8 +8,6 @@ the manager that runs it.
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -19,7 +17,7 @@ from typing import Any, ParamSpec, Protocol, TypeVar
 
 from sqlalchemy.orm import Session
 
-from volworker import exception
+from volworker import exception, handback
 from volworker.driver import VolumeDriver
 from volworker.image import ImageService
 from volworker.metrics import OFF, Recorder
@@ -71,10 +69,7 @@ class Runtime:
         self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs
     ) -> T:
         """Run ``fn`` on the worker's thread pool."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(
-            self.executor, functools.partial(fn, *args, **kwargs)
-        )
+        return await handback.call(self.executor, fn, *args, **kwargs)
 
     async def call(
         self,

@@ -38,6 +38,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from volworker import batches, exception
+from volworker.handback import settle
 from volworker.state import _engine, migrations, options
 
 __all__ = ["Store", "StoreConnectionLost", "StoreError", "StoreNotRunning"]
@@ -241,7 +242,7 @@ class Store:
         for loop, settled in by_loop.items():
             # A loop that has closed has nobody awaiting any more.
             with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(_settle, settled)
+                loop.call_soon_threadsafe(settle, settled)
 
     def _run_fast(self, live: Sequence[_Item[Any]]) -> list[tuple[bool, Any]] | None:
         """Every item in one transaction without savepoints; None if any
@@ -291,17 +292,6 @@ class Store:
                 lost.__cause__ = candidate
                 return lost
         return exc
-
-
-def _settle(settled: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
-    """On an awaiting loop: hand each item its outcome."""
-    for awaited, ok, value in settled:
-        if awaited.done():
-            continue  # cancelled by its awaiter
-        if ok:
-            awaited.set_result(value)
-        else:
-            awaited.set_exception(value)
 
 
 def _run_item(session: Session, work: Callable[[Session], Any]) -> tuple[bool, Any]:

@@ -1,0 +1,70 @@
+"""log_thread: records are written by the log thread, in order, with the
+message they had when logged, and stop() writes what is left."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from volworker import log_thread
+
+
+class _Kept(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+        self.lines: list[str] = []
+        self.threads: set[int] = set()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))
+        self.threads.add(threading.get_ident())
+
+
+@pytest.fixture
+def kept() -> Iterator[_Kept]:
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level)
+    for handler in saved[0]:
+        root.removeHandler(handler)
+    handler = _Kept()
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    try:
+        yield handler
+    finally:
+        log_thread.stop()
+        for h in list(root.handlers):
+            root.removeHandler(h)
+        for h in saved[0]:
+            root.addHandler(h)
+        root.setLevel(saved[1])
+
+
+def test_the_log_thread_writes_in_order_what_was_logged(kept: _Kept) -> None:
+    log = logging.getLogger("volworker.test.log_thread")
+    log_thread.start()
+    assert kept not in logging.getLogger().handlers
+    mutable = ["before"]
+    for n in range(200):
+        log.info("line %d %s", n, mutable)
+    mutable[0] = "after"  # too late: the line was made when it was logged
+    log.debug("below the handler's level")
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        log.exception("failed")
+    log_thread.stop()
+    assert kept.lines[:200] == [f"INFO line {n} ['before']" for n in range(200)]
+    assert kept.lines[200].startswith("ERROR failed\nTraceback")
+    assert "ValueError: boom" in kept.lines[200]
+    assert len(kept.lines) == 201
+    assert kept.threads and threading.get_ident() not in kept.threads
+    # Stopped, the handlers are back on the root logger, and write at once.
+    assert kept in logging.getLogger().handlers
+    log.warning("direct")
+    assert kept.lines[-1] == "WARNING direct"
+    assert threading.get_ident() in kept.threads

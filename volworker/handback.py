@@ -1,0 +1,111 @@
+"""Results handed back from other threads to an event loop, many per wake-up.
+
+A thread that finishes work for a coroutine must wake the coroutine's loop:
+``loop.call_soon_threadsafe`` writes to the loop's self-pipe, and the loop
+turns once for it. ``loop.run_in_executor`` does that for every call, and
+chains a ``concurrent.futures.Future`` to the awaited one with callbacks
+both ways. Under load many calls finish between two turns of the loop, so
+here each outcome joins its loop's list and only the first of a list wakes
+the loop, which then settles every outcome that came in the meantime. The
+state store hands its batches back the same way (:func:`settle`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import functools
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Any, ParamSpec, TypeVar
+
+__all__ = ["Outcome", "Outcomes", "call", "settle"]
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+#: an awaited future, whether the work succeeded, and its result or error
+Outcome = tuple["asyncio.Future[Any]", bool, Any]
+
+
+def settle(settled: list[Outcome]) -> None:
+    """On the awaiting loop: hand each future its outcome."""
+    for awaited, ok, value in settled:
+        if awaited.done():
+            continue  # cancelled by its awaiter
+        if ok:
+            awaited.set_result(value)
+        elif isinstance(value, concurrent.futures.CancelledError):
+            awaited.cancel()
+        else:
+            awaited.set_exception(value)
+
+
+class Outcomes:
+    """Outcomes from any thread for the futures of any loop: a loop is
+    woken once for all the outcomes that came before it looked."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pending: dict[asyncio.AbstractEventLoop, list[Outcome]] = {}
+
+    def put(self, awaited: asyncio.Future[Any], ok: bool, value: Any) -> None:
+        loop = awaited.get_loop()
+        with self._lock:
+            pending = self._pending.get(loop)
+            if pending is not None:
+                pending.append((awaited, ok, value))
+                return  # its loop is woken already, and has not looked yet
+            self._pending[loop] = [(awaited, ok, value)]
+        try:
+            loop.call_soon_threadsafe(self._take, loop)
+        except RuntimeError:
+            # A loop that has closed has nobody awaiting any more.
+            with self._lock:
+                self._pending.pop(loop, None)
+
+    def _take(self, loop: asyncio.AbstractEventLoop) -> None:
+        with self._lock:
+            settled = self._pending.pop(loop, [])
+        settle(settled)
+
+
+_outcomes = Outcomes()
+
+
+def _run(awaited: asyncio.Future[T], work: Callable[[], T]) -> None:
+    # Cancelled while it waited for a thread: not begun, as with
+    # run_in_executor. (Reading the flag from this thread may miss a
+    # cancel that comes at this moment; the outcome is then dropped.)
+    if awaited.cancelled():
+        return
+    try:
+        result = work()
+    except BaseException as exc:  # like concurrent.futures: the caller's
+        _outcomes.put(awaited, False, exc)
+    else:
+        _outcomes.put(awaited, True, result)
+
+
+async def call(
+    executor: concurrent.futures.Executor,
+    fn: Callable[P, T],
+    /,
+    *args: P.args,
+    **kwargs: P.kwargs,
+) -> T:
+    """``fn(*args, **kwargs)`` on ``executor``, awaited: what
+    ``loop.run_in_executor`` does, with the loop woken once per batch of
+    finished calls instead of once per call."""
+    awaited: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+    submitted = executor.submit(_run, awaited, functools.partial(fn, *args, **kwargs))
+    # An executor shut down with cancel_futures never runs it: the caller is
+    # cancelled then, not left waiting.
+    submitted.add_done_callback(functools.partial(_unless_run, awaited))
+    return await awaited
+
+
+def _unless_run(awaited: asyncio.Future[Any], submitted: Future[None]) -> None:
+    if submitted.cancelled():
+        _outcomes.put(awaited, False, concurrent.futures.CancelledError())
