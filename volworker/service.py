@@ -21,7 +21,7 @@ import uuid
 import oslo_messaging
 from oslo_config import cfg
 
-from volworker import broker, logs, systemd
+from volworker import broker, heap, logs, systemd
 from volworker.backend import Backend, Shared
 from volworker.coordination import Coordination
 from volworker.health import Health
@@ -252,6 +252,7 @@ class Service:
         systemd.notify("READY=1", f"STATUS={status}")
         LOG.info("volworker ready: %s", status)
         shared.health.serving(status)
+        heap.settle()
         watchdog = asyncio.ensure_future(
             shared.health.watchdog(systemd.watchdog_interval())
         )
