@@ -7,6 +7,14 @@ every message, a count per event type and the envelope timestamps: the time
 the *publisher* stamped on each notification as it sent it. Rates are taken
 from those stamps, so a collector that falls behind delays the end of a
 round but does not change the rate it reports.
+
+It shares the machine's two cores and the broker with the server it
+measures, so it costs as little as it can: it takes the notifications
+unacknowledged, and reads the socket as the worker's kombu intake does
+(``volworker.frames.read_ready``). Before, with an acknowledgement per
+notification and py-amqp's three reads per frame, it drained a backlog at
+about 9,500 notifications/s and took about a third of a core from a worker
+making 1,600 creates/s; now about 42,000/s (figure 1's collector row).
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ from typing import Any
 
 import kombu
 
+from volworker.frames import read_ready
 from volworker.testing.listen import Collector, _unwrap
 
 __all__ = ["EventCounter"]
@@ -32,6 +41,11 @@ def _stamp(value: Any) -> float:
 
 class EventCounter(Collector):
     """Counts one publisher's notifications by event type."""
+
+    #: Acknowledging each notification cost the shared broker about 0.07 ms
+    #: of CPU per create on the 2 cores the server measured also uses; a
+    #: counter has nothing to redo, so it takes them unacknowledged.
+    no_ack = True
 
     def __init__(self, publisher_prefix: str) -> None:
         self.prefix = publisher_prefix
@@ -47,9 +61,19 @@ class EventCounter(Collector):
         exchange = kombu.Exchange("openstack", type="topic", durable=False)
         super().__init__(exchange, "notifications.*")
 
+    def _run(self) -> None:
+        # Read as the worker's kombu intake reads: what the socket holds in
+        # one read, each whole frame handed to py-amqp (volworker.frames),
+        # not three reads of the socket per frame.
+        with self._conn.Consumer(
+            self._queue, callbacks=[self._on_message], no_ack=self.no_ack
+        ):
+            self._ready.set()
+            while not self._stop.is_set():
+                read_ready(self._conn.connection, timeout=0.2)
+
     def _on_message(self, body: Any, message: kombu.Message) -> None:
         self.gate.wait()
-        message.ack()
         event = _unwrap(body)
         if not str(event.get("publisher_id", "")).startswith(self.prefix):
             return
