@@ -53,15 +53,17 @@ def start() -> None:
 
 def stop() -> None:
     """Write every record queued so far and stop the log thread; the
-    handlers go back on the root logger."""
+    handlers go back on the root logger, unless it was set up anew
+    meanwhile (a reload of ``log_config_append`` replaces its handlers)."""
     global _listener
     listener, _listener = _listener, None
     if listener is None:
         return
     listener.stop()
     root = logging.getLogger()
-    for handler in list(root.handlers):
-        if isinstance(handler, _HandOver):
-            root.removeHandler(handler)
-    for handler in listener.handlers:
-        root.addHandler(handler)
+    ours = [h for h in root.handlers if isinstance(h, _HandOver)]
+    for handler in ours:
+        root.removeHandler(handler)
+    if ours:
+        for original in listener.handlers:
+            root.addHandler(original)

@@ -68,3 +68,18 @@ def test_the_log_thread_writes_in_order_what_was_logged(kept: _Kept) -> None:
     log.warning("direct")
     assert kept.lines[-1] == "WARNING direct"
     assert threading.get_ident() in kept.threads
+
+
+def test_a_root_logger_set_up_anew_keeps_its_new_handlers(kept: _Kept) -> None:
+    log_thread.start()
+    root = logging.getLogger()
+    # as logging.config does when a reload reads log_config_append
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    fresh = _Kept()
+    root.addHandler(fresh)
+    log_thread.stop()
+    assert root.handlers == [fresh]
+    logging.getLogger("volworker.test.log_thread").warning("after")
+    assert fresh.lines == ["WARNING after"]
+    assert kept.lines == []
