@@ -21,7 +21,7 @@ import uuid
 import oslo_messaging
 from oslo_config import cfg
 
-from volworker import broker, heap, logs, systemd
+from volworker import broker, heap, log_thread, logs, systemd
 from volworker.backend import Backend, Shared
 from volworker.coordination import Coordination
 from volworker.health import Health
@@ -249,8 +249,10 @@ class Service:
         status = f"Serving {', '.join(b.name for b in started)}"
         if failed:
             status += f"; failed: {', '.join(failed)}"
-        systemd.notify("READY=1", f"STATUS={status}")
         LOG.info("volworker ready: %s", status)
+        # What start did is in the log before systemd (or a test) hears it.
+        log_thread.flush()
+        systemd.notify("READY=1", f"STATUS={status}")
         shared.health.serving(status)
         heap.settle()
         watchdog = asyncio.ensure_future(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -83,3 +84,44 @@ def test_a_root_logger_set_up_anew_keeps_its_new_handlers(kept: _Kept) -> None:
     logging.getLogger("volworker.test.log_thread").warning("after")
     assert fresh.lines == ["WARNING after"]
     assert kept.lines == []
+
+
+class _Slow(_Kept):
+    """Writes slowly; asks for a flush itself on a line that says so."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        time.sleep(0.002)
+        if "flush here" in record.getMessage():
+            assert log_thread.flush(1)  # the log thread never waits for itself
+        super().emit(record)
+
+
+def test_warnings_and_flush_wait_for_every_line_before_them() -> None:
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level)
+    for handler in saved[0]:
+        root.removeHandler(handler)
+    slow = _Slow()
+    root.addHandler(slow)
+    root.setLevel(logging.INFO)
+    log = logging.getLogger("volworker.test.log_thread")
+    try:
+        log_thread.start()
+        for n in range(20):
+            log.info("line %d", n)
+        assert len(slow.lines) < 20  # written later, by the log thread
+        log.warning("something went wrong")
+        # on disk before the logging thread went on, with what came before
+        assert slow.lines[-1] == "WARNING something went wrong"
+        assert len(slow.lines) == 21
+        log.info("flush here")
+        log.info("and then")
+        assert log_thread.flush(5)
+        assert slow.lines[-2:] == ["INFO flush here", "INFO and then"]
+    finally:
+        log_thread.stop()
+        for h in list(root.handlers):
+            root.removeHandler(h)
+        for h in saved[0]:
+            root.addHandler(h)
+        root.setLevel(saved[1])
