@@ -3,6 +3,7 @@ message they had when logged, and stop() writes what is left."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -25,17 +26,18 @@ class _Kept(logging.Handler):
         self.threads.add(threading.get_ident())
 
 
-@pytest.fixture
-def kept() -> Iterator[_Kept]:
+@contextlib.contextmanager
+def _alone_on_root(handler: logging.Handler) -> Iterator[None]:
+    """``handler`` the root logger's only one for the block; the log thread
+    stopped and the root logger as it was afterwards."""
     root = logging.getLogger()
     saved = (list(root.handlers), root.level)
-    for handler in saved[0]:
-        root.removeHandler(handler)
-    handler = _Kept()
+    for h in saved[0]:
+        root.removeHandler(h)
     root.addHandler(handler)
     root.setLevel(logging.DEBUG)
     try:
-        yield handler
+        yield
     finally:
         log_thread.stop()
         for h in list(root.handlers):
@@ -43,6 +45,13 @@ def kept() -> Iterator[_Kept]:
         for h in saved[0]:
             root.addHandler(h)
         root.setLevel(saved[1])
+
+
+@pytest.fixture
+def kept() -> Iterator[_Kept]:
+    handler = _Kept()
+    with _alone_on_root(handler):
+        yield handler
 
 
 def test_the_log_thread_writes_in_order_what_was_logged(kept: _Kept) -> None:
@@ -97,15 +106,9 @@ class _Slow(_Kept):
 
 
 def test_warnings_and_flush_wait_for_every_line_before_them() -> None:
-    root = logging.getLogger()
-    saved = (list(root.handlers), root.level)
-    for handler in saved[0]:
-        root.removeHandler(handler)
     slow = _Slow()
-    root.addHandler(slow)
-    root.setLevel(logging.INFO)
     log = logging.getLogger("volworker.test.log_thread")
-    try:
+    with _alone_on_root(slow):
         log_thread.start()
         for n in range(20):
             log.info("line %d", n)
@@ -118,10 +121,3 @@ def test_warnings_and_flush_wait_for_every_line_before_them() -> None:
         log.info("and then")
         assert log_thread.flush(5)
         assert slow.lines[-2:] == ["INFO flush here", "INFO and then"]
-    finally:
-        log_thread.stop()
-        for h in list(root.handlers):
-            root.removeHandler(h)
-        for h in saved[0]:
-            root.addHandler(h)
-        root.setLevel(saved[1])
