@@ -62,10 +62,13 @@ class _HandOver(logging.handlers.QueueHandler):
         record.msg, record.args = record.getMessage(), None
         return record
 
-    def emit(self, record: logging.LogRecord) -> None:
-        super().emit(record)
-        if record.levelno >= logging.WARNING:
+    def handle(self, record: logging.LogRecord) -> Any:
+        # The flush waits outside this handler's lock: a line that the log
+        # thread's own handlers log meanwhile must not wait for it.
+        queued = super().handle(record)
+        if queued and record.levelno >= logging.WARNING:
             flush()
+        return queued
 
 
 def start() -> None:
