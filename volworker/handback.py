@@ -7,7 +7,7 @@ chains a ``concurrent.futures.Future`` to the awaited one with callbacks
 both ways. Under load many calls finish between two turns of the loop, so
 here each outcome joins its loop's list and only the first of a list wakes
 the loop, which then settles every outcome that came in the meantime. The
-state store hands its batches back the same way (:func:`settle`).
+state store hands each batch's outcomes back the same way (:func:`hand_back`).
 """
 
 from __future__ import annotations
@@ -16,11 +16,10 @@ import asyncio
 import concurrent.futures
 import functools
 import threading
-from collections.abc import Callable
-from concurrent.futures import Future
+from collections.abc import Callable, Iterable
 from typing import Any, ParamSpec, TypeVar
 
-__all__ = ["Outcome", "Outcomes", "call", "settle"]
+__all__ = ["Outcome", "call", "hand_back"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -29,7 +28,7 @@ T = TypeVar("T")
 Outcome = tuple["asyncio.Future[Any]", bool, Any]
 
 
-def settle(settled: list[Outcome]) -> None:
+def _settle(settled: list[Outcome]) -> None:
     """On the awaiting loop: hand each future its outcome."""
     for awaited, ok, value in settled:
         if awaited.done():
@@ -50,28 +49,38 @@ class Outcomes:
         self._lock = threading.Lock()
         self._pending: dict[asyncio.AbstractEventLoop, list[Outcome]] = {}
 
-    def put(self, awaited: asyncio.Future[Any], ok: bool, value: Any) -> None:
-        loop = awaited.get_loop()
+    def put(self, outcomes: Iterable[Outcome]) -> None:
+        woken = []
         with self._lock:
-            pending = self._pending.get(loop)
-            if pending is not None:
-                pending.append((awaited, ok, value))
-                return  # its loop is woken already, and has not looked yet
-            self._pending[loop] = [(awaited, ok, value)]
-        try:
-            loop.call_soon_threadsafe(self._take, loop)
-        except RuntimeError:
-            # A loop that has closed has nobody awaiting any more.
-            with self._lock:
-                self._pending.pop(loop, None)
+            for outcome in outcomes:
+                loop = outcome[0].get_loop()
+                pending = self._pending.get(loop)
+                if pending is None:
+                    self._pending[loop] = [outcome]
+                    woken.append(loop)
+                else:
+                    pending.append(outcome)  # its loop is woken already
+        for loop in woken:
+            try:
+                loop.call_soon_threadsafe(self._take, loop)
+            except RuntimeError:
+                # A loop that has closed has nobody awaiting any more.
+                with self._lock:
+                    self._pending.pop(loop, None)
 
     def _take(self, loop: asyncio.AbstractEventLoop) -> None:
         with self._lock:
             settled = self._pending.pop(loop, [])
-        settle(settled)
+        _settle(settled)
 
 
 _outcomes = Outcomes()
+
+
+def hand_back(outcomes: Iterable[Outcome]) -> None:
+    """From any thread: settle each outcome's future on its loop, each loop
+    woken at most once for all that came before it looked."""
+    _outcomes.put(outcomes)
 
 
 def _run(awaited: asyncio.Future[T], work: Callable[[], T]) -> None:
@@ -83,9 +92,9 @@ def _run(awaited: asyncio.Future[T], work: Callable[[], T]) -> None:
     try:
         result = work()
     except BaseException as exc:  # like concurrent.futures: the caller's
-        _outcomes.put(awaited, False, exc)
+        hand_back([(awaited, False, exc)])
     else:
-        _outcomes.put(awaited, True, result)
+        hand_back([(awaited, True, result)])
 
 
 async def call(
@@ -106,6 +115,8 @@ async def call(
     return await awaited
 
 
-def _unless_run(awaited: asyncio.Future[Any], submitted: Future[None]) -> None:
+def _unless_run(
+    awaited: asyncio.Future[Any], submitted: concurrent.futures.Future[None]
+) -> None:
     if submitted.cancelled():
-        _outcomes.put(awaited, False, concurrent.futures.CancelledError())
+        hand_back([(awaited, False, concurrent.futures.CancelledError())])

@@ -14,7 +14,7 @@ from bench.counting import EventCounter
 from volworker.testing.listen import BROKER
 
 
-def _publish(producer: kombu.Producer, publisher: str, event: str, n: int) -> str:
+def _publish(producer: kombu.Producer, publisher: str, event: str, n: int) -> None:
     stamp = str(datetime.datetime(2026, 1, 1, 0, 0, n % 60))
     message = {
         "message_id": str(uuid.uuid4()),
@@ -27,7 +27,6 @@ def _publish(producer: kombu.Producer, publisher: str, event: str, n: int) -> st
     }
     body = {"oslo.version": "2.0", "oslo.message": json.dumps(message)}
     producer.publish(body, routing_key="notifications.info")
-    return stamp
 
 
 def test_every_notification_of_its_publisher_is_counted_once() -> None:

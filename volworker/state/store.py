@@ -22,7 +22,6 @@ would wait for itself) or do slow work other than the database's.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import queue
 import threading
@@ -38,7 +37,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from volworker import batches, exception
-from volworker.handback import settle
+from volworker.handback import hand_back
 from volworker.state import _engine, migrations, options
 
 __all__ = ["Store", "StoreConnectionLost", "StoreError", "StoreNotRunning"]
@@ -227,7 +226,7 @@ class Store:
         if not live:
             return
         outcomes = self._run_fast(live) or self._run_isolated(live)
-        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[Any, bool, Any]]] = {}
+        awaited = []
         for item, (ok, value) in zip(live, outcomes, strict=True):
             if item.future is not None:
                 if ok:
@@ -235,14 +234,9 @@ class Store:
                 else:
                     item.future.set_exception(value)
             if item.awaited is not None:
-                by_loop.setdefault(item.awaited.get_loop(), []).append(
-                    (item.awaited, ok, value)
-                )
-        # One wake-up of each awaiting loop per batch, not per item.
-        for loop, settled in by_loop.items():
-            # A loop that has closed has nobody awaiting any more.
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(settle, settled)
+                awaited.append((item.awaited, ok, value))
+        # One wake-up of each awaiting loop per batch (or fewer), not per item.
+        hand_back(awaited)
 
     def _run_fast(self, live: Sequence[_Item[Any]]) -> list[tuple[bool, Any]] | None:
         """Every item in one transaction without savepoints; None if any

@@ -31,10 +31,6 @@ def _unwrap(body: Any) -> dict[str, Any]:
 class Collector:
     """Collects the messages routed to a private, auto-deleted queue."""
 
-    #: take messages without acknowledging them (the broker forgets each
-    #: as it sends it): for a collector that only counts
-    no_ack = False
-
     def __init__(
         self, exchange: kombu.Exchange, routing_key: str, broker: str = BROKER
     ) -> None:
@@ -62,9 +58,7 @@ class Collector:
         message.ack()
 
     def _run(self) -> None:
-        with self._conn.Consumer(
-            self._queue, callbacks=[self._on_message], no_ack=self.no_ack
-        ):
+        with self._conn.Consumer(self._queue, callbacks=[self._on_message]):
             self._ready.set()
             while not self._stop.is_set():
                 try:
