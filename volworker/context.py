@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass, field
 from typing import Any
+
+from volworker import unique
 
 __all__ = ["RequestContext"]
 
 
 def _new_request_id() -> str:
-    return "req-" + str(uuid.uuid4())
+    return "req-" + unique.uuid4_text()
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,6 @@ channel keeps every object's events in order.
 from __future__ import annotations
 
 import datetime
-import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -29,6 +28,7 @@ import amqp
 import kombu
 from oslo_serialization import jsonutils
 
+from volworker import unique
 from volworker.confirming import ConfirmingPublisher
 from volworker.frames import PublishFrames
 
@@ -48,13 +48,13 @@ def envelope(
 ) -> str:
     """One notification as oslo's messagingv2 driver puts it on the wire."""
     message: dict[str, Any] = {
-        "message_id": str(uuid.uuid4()),
+        "message_id": unique.uuid4_text(),
         "publisher_id": publisher_id,
         "event_type": event_type,
         "priority": priority.upper(),
         "payload": payload,
         "timestamp": str(datetime.datetime.now(datetime.UTC).replace(tzinfo=None)),
-        "_unique_id": uuid.uuid4().hex,
+        "_unique_id": unique.hex32(),
     }
     message.update((f"_context_{key}", value) for key, value in context.items())
     return str(
