@@ -19,7 +19,7 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Any, ParamSpec, TypeVar
 
-__all__ = ["Outcome", "call", "hand_back"]
+__all__ = ["Outcome", "call", "hand_back", "soon"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -41,37 +41,74 @@ def _settle(settled: list[Outcome]) -> None:
             awaited.set_exception(value)
 
 
+class _Due:
+    """What waits for one loop: outcomes to settle, then calls to make."""
+
+    __slots__ = ("calls", "outcomes")
+
+    def __init__(self) -> None:
+        self.outcomes: list[Outcome] = []
+        self.calls: list[Callable[[], None]] = []
+
+
 class Outcomes:
-    """Outcomes from any thread for the futures of any loop: a loop is
-    woken once for all the outcomes that came before it looked."""
+    """Outcomes and calls from any thread for any loop: a loop is woken
+    once for all that came before it looked, whichever thread sent them.
+
+    Each wake-up is a write to the loop's self-pipe, a system call during
+    which the writing thread lets go of the GIL and after which it waits
+    for it again behind the worker's other busy threads. The state store's
+    thread, the RPC thread and the driver pool all hand work to the one
+    loop, so a wake-up one of them made serves the others until the loop
+    has looked."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._pending: dict[asyncio.AbstractEventLoop, list[Outcome]] = {}
+        self._pending: dict[asyncio.AbstractEventLoop, _Due] = {}
 
     def put(self, outcomes: Iterable[Outcome]) -> None:
         woken = []
         with self._lock:
             for outcome in outcomes:
                 loop = outcome[0].get_loop()
-                pending = self._pending.get(loop)
-                if pending is None:
-                    self._pending[loop] = [outcome]
+                due = self._pending.get(loop)
+                if due is None:
+                    due = self._pending[loop] = _Due()
                     woken.append(loop)
-                else:
-                    pending.append(outcome)  # its loop is woken already
+                due.outcomes.append(outcome)  # its loop is woken already
         for loop in woken:
-            try:
-                loop.call_soon_threadsafe(self._take, loop)
-            except RuntimeError:
-                # A loop that has closed has nobody awaiting any more.
-                with self._lock:
-                    self._pending.pop(loop, None)
+            self._wake(loop)
+
+    def soon(self, loop: asyncio.AbstractEventLoop, fn: Callable[[], None]) -> None:
+        """Call ``fn`` on ``loop`` after the outcomes that came before it.
+        Calls keep their order; a loop that has closed drops them."""
+        with self._lock:
+            due = self._pending.get(loop)
+            woken = due is None
+            if due is None:
+                due = self._pending[loop] = _Due()
+            due.calls.append(fn)
+        if woken:
+            self._wake(loop)
+
+    def _wake(self, loop: asyncio.AbstractEventLoop) -> None:
+        try:
+            loop.call_soon_threadsafe(self._take, loop)
+        except RuntimeError:
+            # A loop that has closed has nobody awaiting any more.
+            with self._lock:
+                self._pending.pop(loop, None)
 
     def _take(self, loop: asyncio.AbstractEventLoop) -> None:
         with self._lock:
-            settled = self._pending.pop(loop, [])
-        _settle(settled)
+            due = self._pending.pop(loop, None)
+        if due is None:
+            return
+        _settle(due.outcomes)
+        for fn in due.calls:
+            # As its own callback: an error in one goes to the loop's
+            # exception handler and the others still run.
+            loop.call_soon(fn)
 
 
 _outcomes = Outcomes()
@@ -81,6 +118,13 @@ def hand_back(outcomes: Iterable[Outcome]) -> None:
     """From any thread: settle each outcome's future on its loop, each loop
     woken at most once for all that came before it looked."""
     _outcomes.put(outcomes)
+
+
+def soon(loop: asyncio.AbstractEventLoop, fn: Callable[[], None]) -> None:
+    """From any thread: ``loop.call_soon_threadsafe(fn)``, sharing the
+    wake-up with every outcome and call handed to ``loop`` before it looked
+    (and dropped, not raised, when the loop has closed)."""
+    _outcomes.soon(loop, fn)
 
 
 def _run(awaited: asyncio.Future[T], work: Callable[[], T]) -> None:

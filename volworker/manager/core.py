@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from volworker import exception
+from volworker import exception, handback
 from volworker.context import RequestContext
 from volworker.coordination import Coordination
 from volworker.manager import moved, queries, recovery, refusals, transitions
@@ -154,11 +154,13 @@ class Manager:
     def _hand(self, item: Any) -> None:
         """Queue ``item`` for the intake, waking the loop only when no
         wake-up is due yet: each wake-up is a write to the loop's socket, and
-        under load many requests arrive before the loop looks."""
+        under load many requests arrive before the loop looks (and the
+        store's or the driver pool's outcomes may have woken it already:
+        :func:`handback.soon`)."""
         self._handed.append(item)
         if not self._hand_over_due:
             self._hand_over_due = True
-            self._loop.call_soon_threadsafe(self._take_handed)
+            handback.soon(self._loop, self._take_handed)
 
     def _take_handed(self) -> None:
         # The flag first: an item handed while this drains is drained
