@@ -71,11 +71,10 @@ class Outcomes:
         with self._lock:
             for outcome in outcomes:
                 loop = outcome[0].get_loop()
-                due = self._pending.get(loop)
-                if due is None:
-                    due = self._pending[loop] = _Due()
+                due, new = self._due(loop)
+                if new:
                     woken.append(loop)
-                due.outcomes.append(outcome)  # its loop is woken already
+                due.outcomes.append(outcome)
         for loop in woken:
             self._wake(loop)
 
@@ -83,13 +82,19 @@ class Outcomes:
         """Call ``fn`` on ``loop`` after the outcomes that came before it.
         Calls keep their order; a loop that has closed drops them."""
         with self._lock:
-            due = self._pending.get(loop)
-            woken = due is None
-            if due is None:
-                due = self._pending[loop] = _Due()
+            due, new = self._due(loop)
             due.calls.append(fn)
-        if woken:
+        if new:
             self._wake(loop)
+
+    def _due(self, loop: asyncio.AbstractEventLoop) -> tuple[_Due, bool]:
+        """What waits for ``loop``, and whether it is new: only then must
+        the loop be woken (under the lock)."""
+        due = self._pending.get(loop)
+        if due is not None:
+            return due, False
+        due = self._pending[loop] = _Due()
+        return due, True
 
     def _wake(self, loop: asyncio.AbstractEventLoop) -> None:
         try:
